@@ -1,0 +1,51 @@
+"""Most-popular baseline: every user gets the items with the largest total confidence.
+
+    score[i] = sum_u C[u, i]
+
+Recency is already in C when the confidence matrix is built with ``half_life_days``, so this
+model needs no clock of its own. It is the fallback for users with no history.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.recommender.base import Recommender, as_index_array, as_interactions
+
+
+class Popularity(Recommender):
+    """Column sums of the confidence matrix, identical for every user."""
+
+    name = "popularity"
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+        self.item_scores: np.ndarray = np.zeros(0, dtype=np.float32)
+
+    def fit(self, X: sp.csr_matrix) -> Self:
+        X = as_interactions(X)
+        self.n_users, self.n_items = X.shape
+        self.item_scores = np.asarray(X.sum(axis=0), dtype=np.float32).reshape(-1)
+        return self
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        users = as_index_array(users, self.n_users)
+        return np.tile(self.item_scores, (users.size, 1))
+
+    def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        rows = as_interactions(rows, self.n_items, "rows")
+        return np.tile(self.item_scores, (rows.shape[0], 1))
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"item_scores": self.item_scores, "n_users": np.asarray(self.n_users)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray], params: dict[str, Any]) -> Self:
+        model = cls(**params)
+        model.item_scores = np.asarray(state["item_scores"], dtype=np.float32)
+        model.n_items = model.item_scores.size
+        model.n_users = int(state["n_users"])
+        return model

@@ -1,0 +1,129 @@
+"""Model names the service configures, their defaults, and small tuning grids.
+
+``make_model("itemknn", {"k": 50})`` is the one way the service builds a model; unknown names
+and unknown or invalid parameters raise ``ValueError`` with a message naming the culprit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import scipy.sparse as sp
+
+from app.recommender.als import ALS
+from app.recommender.base import Recommender
+from app.recommender.content import ContentModel
+from app.recommender.ease import EASE
+from app.recommender.hybrid import Hybrid
+from app.recommender.itemknn import ItemKNN
+from app.recommender.popularity import Popularity
+from app.recommender.svd import PureSVD
+from app.recommender.userknn import UserKNN
+
+MODELS: dict[str, type[Recommender]] = {
+    cls.name: cls
+    for cls in (ItemKNN, UserKNN, ALS, PureSVD, EASE, ContentModel, Popularity, Hybrid)
+}
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "itemknn": {"k": 100, "shrinkage": 10.0},
+    "userknn": {"k": 50},
+    "als": {"factors": 64, "regularization": 0.05, "iterations": 15, "alpha": 10.0},
+    "svd": {"factors": 64},
+    "ease": {"l2": 200.0, "max_items": 12000},
+    "content": {},
+    "popularity": {},
+    "hybrid": {
+        "components": [
+            {"name": "als", "params": {}, "weight": 0.5},
+            {"name": "itemknn", "params": {}, "weight": 0.4},
+            {"name": "popularity", "params": {}, "weight": 0.1},
+        ]
+    },
+}
+
+GRIDS: dict[str, list[dict[str, Any]]] = {
+    "itemknn": [
+        {"k": 50, "shrinkage": 0.0},
+        {"k": 100, "shrinkage": 10.0},
+        {"k": 200, "shrinkage": 10.0},
+        {"k": 100, "shrinkage": 100.0},
+    ],
+    "userknn": [{"k": 20}, {"k": 50}, {"k": 100}],
+    "als": [
+        {"factors": 32, "regularization": 0.05, "alpha": 10.0},
+        {"factors": 64, "regularization": 0.05, "alpha": 10.0},
+        {"factors": 64, "regularization": 0.5, "alpha": 40.0},
+        {"factors": 128, "regularization": 0.1, "alpha": 10.0},
+    ],
+    "svd": [{"factors": 32}, {"factors": 64}, {"factors": 128}],
+    "ease": [{"l2": 50.0}, {"l2": 200.0}, {"l2": 800.0}],
+    "content": [{}],
+    "popularity": [{}],
+    "hybrid": [
+        DEFAULT_PARAMS["hybrid"],
+        {
+            "components": [
+                {"name": "itemknn", "params": {}, "weight": 0.8},
+                {"name": "popularity", "params": {}, "weight": 0.2},
+            ]
+        },
+    ],
+}
+
+# Constructor arguments that are data, not hyperparameters, and so never come from params.
+_DATA_ARGS = {"item_features", "vectorizer"}
+
+
+def _check_params(name: str, cls: type[Recommender], params: dict[str, Any]) -> None:
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"} - _DATA_ARGS
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for model {name!r}; allowed: {sorted(allowed)}"
+        )
+
+
+def make_model(
+    name: str,
+    params: dict[str, Any] | None = None,
+    *,
+    item_features: sp.csr_matrix | Sequence[str] | None = None,
+) -> Recommender:
+    """Build an unfitted model by name with ``params`` over its defaults.
+
+    ``item_features`` is used by ``content`` (and content components of ``hybrid``): either an
+    (n_items, n_terms) sparse feature matrix or one text per item code, in order.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    cls = MODELS[name]
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"params for model {name!r} must be a dict")
+    merged = {**DEFAULT_PARAMS[name], **(params or {})}
+    _check_params(name, cls, merged)
+
+    if name == "hybrid":
+        components = []
+        for spec in merged["components"]:
+            if not isinstance(spec, dict) or "name" not in spec:
+                raise ValueError("hybrid components are {'name', 'params', 'weight'} dicts")
+            if spec["name"] == "hybrid":
+                raise ValueError("a hybrid cannot contain another hybrid")
+            child = make_model(spec["name"], spec.get("params"), item_features=item_features)
+            components.append((child, spec.get("weight", 1.0)))
+        return Hybrid(components)
+    if name == "content":
+        if item_features is None:
+            model = ContentModel(**merged)
+        elif sp.issparse(item_features):
+            model = ContentModel(item_features=item_features, **merged)
+        else:
+            model = ContentModel.from_texts(list(item_features))
+        return model
+    try:
+        return cls(**merged)
+    except TypeError as exc:  # e.g. a string where a number belongs
+        raise ValueError(f"invalid parameters for model {name!r}: {exc}") from exc

@@ -1,11 +1,32 @@
-"""Offline evaluation: temporal splits, top-k metrics, model evaluation and automatic selection."""
+"""Offline evaluation: temporal splits, top-k metrics, model evaluation and automatic selection.
 
+Pure numpy/scipy like the rest of the recommender package: event arrays in, numbers out.  The
+service tunes with `select_model`; `benchmarks/accuracy.py` compares shoprec with references.
+"""
+
+from app.recommender.evaluation.evaluate import (
+    EvalResult,
+    Scorer,
+    evaluate_all,
+    evaluate_model,
+    evaluate_scorer,
+    format_table,
+    recommend_users,
+    seen_matrix,
+    train_matrix,
+)
 from app.recommender.evaluation.metrics import (
     METRIC_NAMES,
     catalog_coverage,
     evaluate_topk,
     hit_matrix,
     per_user_metrics,
+)
+from app.recommender.evaluation.selection import (
+    SELECTION_RULE,
+    Selection,
+    confidence_candidates,
+    select_model,
 )
 from app.recommender.evaluation.split import (
     Events,
@@ -19,15 +40,28 @@ from app.recommender.evaluation.split import (
 
 __all__ = [
     "METRIC_NAMES",
+    "SELECTION_RULE",
+    "EvalResult",
     "Events",
+    "Scorer",
+    "Selection",
     "Split",
     "SplitMethod",
     "catalog_coverage",
+    "confidence_candidates",
+    "evaluate_all",
+    "evaluate_model",
+    "evaluate_scorer",
     "evaluate_topk",
+    "format_table",
     "global_time_split",
     "hit_matrix",
     "per_user_metrics",
     "per_user_split",
+    "recommend_users",
+    "seen_matrix",
+    "select_model",
     "temporal_split",
+    "train_matrix",
     "validation_split",
 ]

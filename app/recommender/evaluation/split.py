@@ -20,7 +20,10 @@ SplitMethod = Literal["global", "per_user"]
 
 @dataclass(frozen=True)
 class Events:
-    """Parallel event arrays: one entry per event, codes are non-negative integers."""
+    """Parallel event arrays: one entry per event, codes are non-negative integers.
+
+    Timestamps are seconds since the epoch (float64), as the store reads them.
+    """
 
     users: np.ndarray
     items: np.ndarray
@@ -51,7 +54,8 @@ class Events:
             types=np.asarray(types, dtype=np.int8),
             values=np.ones(n, np.float32) if values is None else np.asarray(values, np.float32),
             timestamps=(
-                np.zeros(n, np.int64) if timestamps is None else np.asarray(timestamps, np.int64)
+                np.zeros(n, np.float64) if timestamps is None
+                else np.asarray(timestamps, np.float64)
             ),
         )
 
@@ -83,7 +87,7 @@ class Split:
     item_ids: np.ndarray
     truth: sp.csr_matrix
     eval_users: np.ndarray
-    cutoff: int | None = None
+    cutoff: float | None = None
 
     @property
     def n_eval(self) -> int:
@@ -101,13 +105,13 @@ def global_time_split(events: Events, test_fraction: float = 0.2) -> Split:
     if len(events) == 0:
         raise ValueError("no events to split")
     ts = np.sort(events.timestamps)
-    cutoff = int(ts[min(len(ts) - 1, int(np.floor(len(ts) * (1.0 - test_fraction))))])
+    cutoff = float(ts[min(len(ts) - 1, int(np.floor(len(ts) * (1.0 - test_fraction))))])
     if cutoff == ts[0]:
         # Ties at the oldest timestamp would leave nothing to train on: cut at the next one instead.
         later = ts[ts > cutoff]
         if len(later) == 0:
             raise ValueError("every event has the same timestamp; there is no past to train on")
-        cutoff = int(later[0])
+        cutoff = float(later[0])
     is_test = events.timestamps >= cutoff
     return _make_split(events, is_test, cutoff)
 
@@ -168,7 +172,7 @@ def _check_fraction(test_fraction: float) -> None:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
 
 
-def _make_split(events: Events, is_test: np.ndarray, cutoff: int | None) -> Split:
+def _make_split(events: Events, is_test: np.ndarray, cutoff: float | None) -> Split:
     train = events.subset(~is_test)
     test = events.subset(is_test)
     user_ids, train_users = np.unique(train.users, return_inverse=True)

@@ -1,0 +1,85 @@
+"""POST /events: what shoppers do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.deps import RuntimeDep, SessionDep, WriteAccess
+from app.api.errors import validation_problem
+from app.api.schemas.events import (
+    EVENT_EXAMPLE,
+    EventBatchError,
+    EventIn,
+    EventsAccepted,
+    parse_events,
+)
+from app.services import ingest
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+_BODY_SCHEMA = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/EventIn"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}, "maxItems": 10000},
+                ]
+            },
+            "examples": {
+                "one": {"summary": "One event", "value": EVENT_EXAMPLE},
+                "batch": {
+                    "summary": "A batch",
+                    "value": [
+                        {"user_id": "u-1001", "item_id": "sku-42", "type": "view"},
+                        {"user_id": "u-1001", "item_id": "sku-42", "type": "add_to_cart"},
+                        {"user_id": "u-1001", "item_id": "sku-7", "type": "rating", "value": 4.5},
+                    ],
+                },
+            },
+        }
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=EventsAccepted,
+    dependencies=[WriteAccess],
+    openapi_extra={"requestBody": _BODY_SCHEMA},
+    summary="Record one event or a batch of up to 10,000",
+    responses={413: {"description": "Too many events or body too large"}, 422: {"description": "Invalid event"}},
+)
+async def post_events(request: Request, runtime: RuntimeDep, session: SessionDep) -> Any:
+    """Stores the events in one transaction: a batch with one invalid event is rejected whole,
+    naming the index of the bad element. A repeated `event_id` is counted as a duplicate."""
+    body = await request.body()
+    settings = runtime.settings
+    if len(body) > settings.max_body_bytes:
+        raise HTTPException(413, f"body larger than {settings.max_body_bytes} bytes")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(422, f"body is not valid JSON: {exc}") from None
+    if isinstance(data, list) and len(data) > settings.max_batch_events:
+        raise HTTPException(413, f"at most {settings.max_batch_events} events per request, got {len(data)}")
+    try:
+        events = await run_in_threadpool(parse_events, data, rating_max=settings.rating_max)
+    except EventBatchError as exc:
+        return validation_problem([{**e, "loc": ("body", *e["loc"])} for e in exc.errors])
+    result = await run_in_threadpool(_store_and_commit, session, events)
+    ingest.publish(runtime, result)
+    return EventsAccepted(accepted=result.accepted, duplicates=result.duplicates)
+
+
+def _store_and_commit(session: SessionDep, events: list[EventIn]) -> ingest.IngestResult:
+    result = ingest.store_events(session, events)
+    # Commit before answering: a 202 means the events are durable.
+    session.commit()
+    return result

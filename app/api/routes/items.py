@@ -1,0 +1,107 @@
+"""The catalog: /items, and /items/{item_id}/similar."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
+
+from app.api.deps import ReadAccess, RuntimeDep, SessionDep, WriteAccess
+from app.api.schemas.common import MAX_ID_LENGTH
+from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted
+from app.api.schemas.recommendations import SimilarItems
+from app.services import catalog, recommend
+from app.store import items as item_store
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["sku-42"])]
+MAX_BULK = 10_000
+
+
+@router.put("/{item_id}", response_model=ItemOut, dependencies=[WriteAccess], summary="Create or replace an item")
+def put_item(item_id: ItemId, fields: ItemFields, runtime: RuntimeDep, session: SessionDep) -> Any:
+    items = catalog.upsert_items(session, [{"item_id": item_id, **fields.model_dump()}])
+    session.commit()
+    catalog.publish_items(runtime, items)
+    return items[0]
+
+
+@router.post(
+    "",
+    response_model=ItemsUpserted,
+    dependencies=[WriteAccess],
+    summary="Create or replace up to 10,000 items",
+    responses={413: {"description": "More than 10,000 items"}},
+)
+def post_items(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    items: Annotated[list[ItemIn], Body(max_length=MAX_BULK)],
+) -> Any:
+    unique = {it.item_id: it.model_dump() for it in items}  # the last version of an id wins
+    stored = catalog.upsert_items(session, list(unique.values()))
+    session.commit()
+    catalog.publish_items(runtime, stored)
+    return ItemsUpserted(upserted=len(stored))
+
+
+@router.get("/{item_id}", response_model=ItemOut, dependencies=[ReadAccess], summary="One item")
+def get_item(item_id: ItemId, session: SessionDep) -> Any:
+    item = item_store.get_item(session, item_id)
+    if item is None:
+        raise HTTPException(404, f"item {item_id!r} not found")
+    return item
+
+
+@router.get("", response_model=ItemPage, dependencies=[ReadAccess], summary="List items, a page at a time")
+def list_items(
+    session: SessionDep,
+    category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=4 * MAX_ID_LENGTH, description="From `next_cursor`.")] = None,
+) -> Any:
+    after = _decode_cursor(cursor) if cursor else None
+    rows = item_store.list_items(session, category=category, limit=limit + 1, after=after)
+    next_cursor = _encode_cursor(rows[limit - 1].item_id) if len(rows) > limit else None
+    return ItemPage(items=[ItemOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.delete("/{item_id}", status_code=204, dependencies=[WriteAccess], summary="Delete an item")
+def delete_item(item_id: ItemId, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """From this moment the item is never recommended; its past events stay in the history."""
+    if not catalog.delete_item(session, item_id):
+        raise HTTPException(404, f"item {item_id!r} not found")
+    session.commit()
+    catalog.publish_item_deleted(runtime, item_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{item_id}/similar",
+    response_model=SimilarItems,
+    dependencies=[ReadAccess],
+    tags=["recommendations"],
+    summary="Items similar to this one",
+)
+def similar_items(
+    item_id: ItemId, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
+) -> Any:
+    """From the item-item neighbours of the model; an item nobody has touched yet gets
+    popular items of its categories. Unavailable items are left out."""
+    answer = recommend.similar(runtime, item_id, limit=limit)
+    if answer is None:
+        raise HTTPException(404, f"item {item_id!r} not found")
+    return answer
+
+
+def _encode_cursor(item_id: str) -> str:
+    return base64.urlsafe_b64encode(item_id.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(422, "cursor: not a cursor returned by this endpoint") from None

@@ -1,0 +1,51 @@
+"""Recommendations for a shopper, and popular items. Served from memory, never from the store."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from app.api.deps import ReadAccess, RuntimeDep
+from app.api.schemas.common import MAX_ID_LENGTH
+from app.api.schemas.recommendations import PopularItems, Recommendations
+from app.services import recommend
+
+router = APIRouter(tags=["recommendations"], dependencies=[ReadAccess])
+
+
+def _json(body: dict[str, Any]) -> Response:
+    # Serialised directly: the hot path skips response-model validation (the schema is still
+    # declared for /docs, and the tests hold answers against it).
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get(
+    "/users/{user_id}/recommendations",
+    response_model=Recommendations,
+    summary="A shopper's recommendations",
+)
+async def user_recommendations(
+    runtime: RuntimeDep,
+    user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["u-1001"])],
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+    category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+    exclude_seen: bool = True,
+) -> Response:
+    """The top items precomputed at the last rebuild, filtered now (unavailable and deleted items,
+    `category`, items already seen) and re-scored from events since the rebuild. An unknown
+    shopper gets popular items (`strategy: "popular"`), never a 404."""
+    query = recommend.Query(user_id, limit, offset, category, exclude_seen)
+    return _json(recommend.recommend(runtime, query))
+
+
+@router.get("/popular", response_model=PopularItems, summary="The most popular items")
+async def popular_items(
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+) -> Response:
+    return _json(recommend.popular(runtime, limit=limit, category=category))

@@ -1,0 +1,46 @@
+"""Field types shared by the schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+MAX_ID_LENGTH = 128
+MAX_ATTRIBUTE_DEPTH = 5
+MAX_ATTRIBUTES_BYTES = 16_384
+
+# 1-128 printable characters: no control characters (C0, DEL, C1), no surrounding blanks.
+ExternalId = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        pattern=r"^[^\x00-\x20\x7f-\x9f\u2028\u2029](?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x20\x7f-\x9f\u2028\u2029])?$",
+    ),
+]
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _bounded_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    if _depth(value) > MAX_ATTRIBUTE_DEPTH:
+        raise ValueError(f"attributes nest deeper than {MAX_ATTRIBUTE_DEPTH} levels")
+    if len(repr(value)) > MAX_ATTRIBUTES_BYTES:
+        raise ValueError(f"attributes are larger than {MAX_ATTRIBUTES_BYTES} characters")
+    return value
+
+
+Attributes = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_attributes),
+    Field(description="Free-form JSON object (at most 5 levels deep, 16 KB)."),
+]
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True)]

@@ -1,0 +1,65 @@
+"""Catalog bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas.common import Attributes, ExternalId, Label
+
+ITEM_EXAMPLE = {
+    "title": "Trail running shoe",
+    "description": "Light shoe with a grippy sole for muddy trails.",
+    "categories": ["shoes", "running"],
+    "tags": ["trail", "waterproof"],
+    "price": 89.9,
+    "available": True,
+    "attributes": {"brand": "Acme", "sizes": [40, 41, 42]},
+}
+
+
+class ItemFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ITEM_EXAMPLE]})
+
+    title: Annotated[str, Field(max_length=1000)] | None = None
+    description: Annotated[str, Field(max_length=20_000)] | None = None
+    categories: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
+    tags: Annotated[list[Label], Field(max_length=100)] = Field(default_factory=list)
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    available: bool = True
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class ItemIn(ItemFields):
+    """An item in a bulk upsert: the fields plus its id."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"item_id": "sku-42", **ITEM_EXAMPLE}]}
+    )
+
+    item_id: ExternalId
+
+
+class ItemOut(ItemIn):
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class ItemsUpserted(BaseModel):
+    upserted: int
+
+
+def item_text(fields: dict[str, Any]) -> str:
+    """The text the content model reads for an item."""
+    parts = [fields.get("title") or "", fields.get("description") or ""]
+    parts += list(fields.get("categories") or []) + list(fields.get("tags") or [])
+    return " ".join(p for p in parts if p)

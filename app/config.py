@@ -1,0 +1,97 @@
+"""Typed settings, read once from the environment (and an optional `.env` file).
+
+Every environment variable shoprec honours is a field here; the README's configuration table lists
+them. Nothing else in the code base reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Storage
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; default: a SQLite file in the data directory.",
+    )
+    data_dir: Path = Field(
+        default=Path("./data"),
+        validation_alias=AliasChoices("SHOPREC_DATA_DIR", "data_dir"),
+        description="Directory for the default SQLite store and lock files.",
+    )
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="Run migrations at start; default: on for SQLite, off for other stores.",
+    )
+
+    # Events
+    rating_max: float = Field(default=5.0, gt=0, description="Largest accepted rating value.")
+    max_batch_events: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    # Model and rebuilds
+    algorithm: str = Field(default="auto", description="Model to serve, or 'auto'.")
+    rebuild_interval_seconds: float = Field(default=300, ge=0, description="0 disables the timer.")
+    rebuild_worker: Literal["process", "thread"] = Field(
+        default="process", description="Run rebuilds in a child process (default) or a thread."
+    )
+    cache_size: int = Field(default=100, ge=1, le=1000)
+    poll_interval_seconds: float = Field(
+        default=0.5, gt=0, description="How often a server picks up others' writes and models."
+    )
+    weight_view: float = Field(default=1.0, ge=0)
+    weight_add_to_cart: float = Field(default=4.0, ge=0)
+    weight_purchase: float = Field(default=8.0, ge=0)
+    half_life_days: float | None = Field(default=None, gt=0)
+    tune_every: int = Field(default=0, ge=0, description="Tune every N rebuilds; 0 = off.")
+    tune_budget_seconds: float = Field(default=120, gt=0)
+    seed: int = 42
+
+    # HTTP
+    api_write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_read_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    request_timeout_seconds: float = Field(default=30, gt=0)
+    log_level: str = "info"
+
+    @field_validator("api_write_keys", "api_read_keys", "cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Heroku-style URLs name no driver; shoprec speaks psycopg 3.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'shoprec.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def migrate_on_start(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_write_keys or self.api_read_keys)

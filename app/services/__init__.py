@@ -1,0 +1,1 @@
+"""Services: orchestration between the HTTP layer, the store and the recommender."""

@@ -1,0 +1,140 @@
+"""The background worker of a server process: timed and requested rebuilds, and polling.
+
+Rebuilds run in a child process by default (`REBUILD_WORKER=process`), so the maths never competes
+with request handling for the interpreter lock, and a crash of the build cannot take the server down.
+Every `POLL_INTERVAL_SECONDS` the worker picks up a newer model version (built here or by another
+process), catalog changes and new events accepted by other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.config import Settings
+from app.services.rebuild import RebuildResult, run_rebuild
+from app.services.runtime import Runtime
+from app.store import events as event_store
+
+log = logging.getLogger(__name__)
+
+
+def _rebuild_in_child(settings: Settings, tune: bool) -> RebuildResult:
+    return run_rebuild(settings, tune=tune)
+
+
+class Background:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.building = False
+        self._wake = asyncio.Event()
+        self._tune_requested = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pool: Executor | None = None
+        self._rebuilds_done = 0
+        self._last_build_check = time.monotonic()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._rebuild_loop(), name="shoprec-rebuild"),
+            asyncio.create_task(self._poll_loop(), name="shoprec-poll"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- rebuilds ----------------------------------------------------------------------------
+
+    def request_rebuild(self, *, tune: bool = False) -> str:
+        """Ask for a rebuild; 'running' if one is already under way, else 'scheduled'."""
+        self._tune_requested = self._tune_requested or tune
+        status = "running" if self.building else "scheduled"
+        self._wake.set()
+        return status
+
+    async def _rebuild_loop(self) -> None:
+        interval = self.settings.rebuild_interval_seconds
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=interval or None)
+                requested = True
+            except TimeoutError:
+                requested = False
+            self._wake.clear()
+            if not requested and not await asyncio.to_thread(self._has_new_events):
+                continue
+            await self.rebuild_now()
+
+    def _has_new_events(self) -> bool:
+        try:
+            with self.runtime.engine.connect() as connection:
+                return event_store.max_event_id(connection) > self.runtime.model.meta.last_event_id
+        except SQLAlchemyError:
+            return False
+
+    def _tune_due(self) -> bool:
+        every = self.settings.tune_every
+        return every > 0 and self._rebuilds_done % every == 0
+
+    async def rebuild_now(self) -> RebuildResult | None:
+        tune = self._tune_requested or self._tune_due()
+        self._tune_requested = False
+        self.building = True
+        try:
+            result = await self._run(tune)
+        except Exception as exc:  # recorded in rebuild_runs by run_rebuild; keep serving
+            log.error("rebuild failed, the previous model keeps serving: %s", exc)
+            return None
+        finally:
+            self.building = False
+        if result.status == "built":
+            self._rebuilds_done += 1
+            await asyncio.to_thread(self.runtime.load_latest_model)
+        return result
+
+    async def _run(self, tune: bool) -> RebuildResult:
+        if self.settings.rebuild_worker == "thread":
+            return await asyncio.to_thread(run_rebuild, self.settings, engine=self.runtime.engine, tune=tune)
+        loop = asyncio.get_running_loop()
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        try:
+            return await loop.run_in_executor(self._pool, _rebuild_in_child, self.settings, tune)
+        except BrokenProcessPool:
+            # The child died (killed, out of memory): the next rebuild gets a fresh one.
+            self._pool = None
+            raise RuntimeError("the rebuild process died before finishing") from None
+
+    # --- polling -----------------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        failures = 0
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_seconds)
+            try:
+                await asyncio.to_thread(self._poll_once)
+                failures = 0
+            except SQLAlchemyError as exc:
+                failures += 1
+                if failures in (1, 10) or failures % 100 == 0:
+                    log.warning("polling the store failed (%d in a row): %s", failures, exc.__class__.__name__)
+
+    def _poll_once(self) -> None:
+        self.runtime.load_latest_model()
+        self.runtime.refresh_catalog()
+        self.runtime.tail_events()

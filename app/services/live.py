@@ -1,0 +1,98 @@
+"""What each server process keeps live between rebuilds: the catalog's visibility and recent events.
+
+Both are fed by the process's own writes at once and by a poll of the store (so writes that other
+processes accepted arrive within `POLL_INTERVAL_SECONDS`). Updates are idempotent, so a row seen twice
+(own write, then the poll) does no harm.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class CatalogIndex:
+    """Which items may be served, and their categories."""
+
+    def __init__(self) -> None:
+        self.hidden: set[str] = set()  # unavailable or deleted
+        self.categories: dict[str, frozenset[str]] = {}
+        self.known: dict[str, None] = {}  # every servable item, insertion-ordered
+
+    def apply(self, item_id: str, *, available: bool, deleted: bool, categories: Iterable[str]) -> None:
+        self.categories[item_id] = frozenset(categories)
+        if deleted or not available:
+            self.hidden.add(item_id)
+            self.known.pop(item_id, None)
+        else:
+            self.hidden.discard(item_id)
+            self.known[item_id] = None
+
+    def exists(self, item_id: str) -> bool:
+        return item_id in self.known or (item_id in self.categories and item_id in self.hidden)
+
+    def servable(self, item_id: str, category: str | None) -> bool:
+        if item_id in self.hidden:
+            return False
+        if category is None:
+            return True
+        cats = self.categories.get(item_id)
+        return cats is not None and category in cats
+
+
+@dataclass(frozen=True)
+class RecentEvent:
+    weight: float
+    event_id: int
+
+
+class RecentActivity:
+    """Per user, the items touched since the serving model's last event, with their weight.
+
+    Bounded: at most `max_items` per user and `max_users` users (least recently active dropped).
+    """
+
+    def __init__(self, *, max_users: int = 100_000, max_items: int = 50) -> None:
+        self._users: OrderedDict[str, dict[str, RecentEvent]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_users = max_users
+        self.max_items = max_items
+
+    def add(self, user_id: str, item_id: str, weight: float, event_id: int) -> None:
+        with self._lock:
+            items = self._users.get(user_id)
+            if items is None:
+                items = self._users[user_id] = {}
+                if len(self._users) > self.max_users:
+                    self._users.popitem(last=False)
+            else:
+                self._users.move_to_end(user_id)
+            old = items.get(item_id)
+            if old is None or old.event_id < event_id:
+                total = weight + (old.weight if old is not None and old.event_id != event_id else 0)
+                items.pop(item_id, None)
+                items[item_id] = RecentEvent(total, event_id)
+                if len(items) > self.max_items:
+                    items.pop(next(iter(items)))
+
+    def get(self, user_id: str, after_event_id: int) -> dict[str, float]:
+        items = self._users.get(user_id)
+        if not items:
+            return {}
+        return {i: e.weight for i, e in list(items.items()) if e.event_id > after_event_id}
+
+    def forget(self, user_id: str) -> None:
+        with self._lock:
+            self._users.pop(user_id, None)
+
+    def prune(self, upto_event_id: int) -> None:
+        """Drop what a new model has absorbed."""
+        with self._lock:
+            for user_id in list(self._users):
+                items = self._users[user_id]
+                for item_id in [i for i, e in items.items() if e.event_id <= upto_event_id]:
+                    del items[item_id]
+                if not items:
+                    del self._users[user_id]

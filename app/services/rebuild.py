@@ -1,0 +1,230 @@
+"""One rebuild: read the events, build the matrix, fit, precompute every user's top-N, persist.
+
+Runs in a child process (or a thread) and talks to the store only through `app.store`; the maths is
+the pure `app.recommender` package. Holding the rebuild lock makes it the only one on this store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sqlalchemy import Engine
+
+from app.config import Settings
+from app.recommender.explain import explain_all
+from app.recommender.itemknn import ItemKNN
+from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matrix
+from app.recommender.registry import DEFAULT_PARAMS, make_model
+from app.recommender.topn import recommend_all
+from app.services.snapshot import ModelMeta, ServingModel
+from app.services.tuning import choose_model
+from app.store import items as item_store
+from app.store import model_versions as versions
+from app.store.db import make_engine, make_session_factory
+from app.store.events import read_event_arrays
+from app.store.locks import rebuild_lock
+from app.store.models import ModelVersion, utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALGORITHM = "itemknn"  # the evaluation's winner across the shared data sets (README)
+NEIGHBOURS_K = 50  # item-item neighbours kept for real-time re-scoring, similar items, reasons
+
+
+@dataclass
+class RebuildResult:
+    status: str  # "built" | "skipped" (another process holds the lock) | "empty" (no events)
+    version: int | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def confidence_config(settings: Settings) -> ConfidenceConfig:
+    """The matrix formula's weights: the recommender's defaults, overridden by the settings."""
+    overrides: dict[str, Any] = {"rating_max": settings.rating_max}
+    for name in ("view", "add_to_cart", "purchase"):
+        value = getattr(settings, f"weight_{name}")
+        if value is not None:
+            overrides[name] = value
+    if settings.half_life_days is not None:
+        overrides["half_life_days"] = settings.half_life_days
+    if overrides["rating_max"] <= ConfidenceConfig.rating_neutral:
+        overrides["rating_neutral"] = overrides["rating_max"] / 2
+    return ConfidenceConfig(**overrides)
+
+
+class StageTimer:
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = round(now - self._t, 4)
+        self._t = now
+
+
+def run_rebuild(settings: Settings, *, engine: Engine | None = None, tune: bool = False) -> RebuildResult:
+    """Rebuild under the store-wide lock; a failure is recorded in `rebuild_runs` and re-raised."""
+    own_engine = engine is None
+    engine = engine or make_engine(settings.sqlalchemy_url, pool_size=2)
+    sessions = make_session_factory(engine)
+    try:
+        with rebuild_lock(engine) as acquired:
+            if not acquired:
+                return RebuildResult(status="skipped")
+            with sessions.begin() as session:
+                run_id = versions.start_run(session, tune=tune, now=utcnow())
+            try:
+                result = _build(settings, engine, tune=tune)
+            except BaseException as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.error("rebuild failed: %s\n%s", error, traceback.format_exc())
+                with sessions.begin() as session:
+                    versions.finish_run(session, run_id, now=utcnow(), version=None, error=error)
+                raise
+            with sessions.begin() as session:
+                versions.finish_run(session, run_id, now=utcnow(), version=result.version, error=None)
+            return result
+    finally:
+        if own_engine:
+            engine.dispose()
+
+
+def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
+    started = time.perf_counter()
+    timer = StageTimer()
+    sessions = make_session_factory(engine)
+    with engine.connect() as connection:
+        events = read_event_arrays(connection)
+        catalog = item_store.catalog_texts(connection)
+    timer.lap("read")
+    if len(events) == 0:
+        return RebuildResult(status="empty", stages=timer.stages)
+
+    base = confidence_config(settings)
+    if tune:
+        choice = choose_model(events, settings, base)
+        algorithm, params, config, metrics = choice.algorithm, choice.params, choice.config, choice.metrics
+        with sessions.begin() as session:
+            versions.save_evaluation(session, {"kind": "tuning", **metrics}, choice.table, utcnow())
+        timer.lap("tune")
+    else:
+        with sessions() as session:
+            last = versions.last_tuned(session) if settings.algorithm == "auto" else None
+        algorithm, params, config, metrics = resolve_algorithm(settings.algorithm, last, base)
+
+    users, user_codes = Vocabulary.fit(events.user_ids)
+    items, item_codes = Vocabulary.fit(events.item_ids)
+    X = confidence_matrix(
+        user_codes,
+        item_codes,
+        events.type_codes,
+        events.values,
+        events.timestamps,
+        len(users),
+        len(items),
+        config,
+    )
+    timer.lap("matrix")
+
+    model = make_model(algorithm, params)
+    model.fit(X)
+    timer.lap("fit")
+    if isinstance(model, ItemKNN):
+        neighbours = model.neighbours
+    else:
+        neighbours = ItemKNN(k=NEIGHBOURS_K).fit(X).neighbours
+    timer.lap("neighbours")
+
+    top_items, top_scores = recommend_all(model, X, settings.cache_size, exclude_seen=True)
+    # A predicted preference <= 0 is no evidence: such slots are filled from popularity at serve time.
+    top_items[~(top_scores > 0)] = -1
+    because = explain_all(X, top_items, neighbours)
+    timer.lap("topn")
+
+    popularity = np.asarray(X.sum(axis=0)).ravel().astype(np.float32)
+    popular = np.argsort(-popularity, kind="stable").astype(np.int32)
+    popular = popular[popularity[popular] > 0]
+    top = float(popularity[popular[0]]) if len(popular) else 1.0
+    cat_names, cat_indptr, cat_items = _category_popularity(catalog, items, popular)
+    snapshot = ServingModel(
+        meta=ModelMeta(),
+        user_ids=users.ids,
+        item_ids=items.ids,
+        top_items=top_items,
+        top_scores=np.where(top_items >= 0, top_scores, 0).astype(np.float32),
+        because=because,
+        seen=X,
+        neighbours=neighbours.astype(np.float32),
+        popular=popular,
+        popular_scores=(popularity[popular] / top).astype(np.float32),
+        category_names=cat_names,
+        category_indptr=cat_indptr,
+        category_items=cat_items,
+    )
+    blob = snapshot.to_bytes()
+    timer.lap("serialize")
+
+    with sessions.begin() as session:
+        version = versions.save_version(
+            session,
+            ModelVersion(
+                algorithm=algorithm,
+                params=params,
+                metrics=metrics,
+                stages=timer.stages,
+                built_at=utcnow(),
+                build_seconds=round(time.perf_counter() - started, 3),
+                n_users=len(users),
+                n_items=len(items),
+                n_events=len(events),
+                last_event_id=events.last_event_id,
+                artifact=blob,
+            ),
+        )
+    timer.lap("persist")
+    log.info("model version %s built: %s", version, timer.stages)
+    return RebuildResult(status="built", version=version, stages=timer.stages)
+
+
+def resolve_algorithm(
+    setting: str, last_tuned: tuple[str, dict[str, Any], dict[str, Any]] | None, base: ConfidenceConfig
+) -> tuple[str, dict[str, Any], ConfidenceConfig, dict[str, Any]]:
+    """`ALGORITHM=auto` serves the last tuned winner (model, parameters and confidence weights),
+    else the default; any other name is served with its default parameters."""
+    if setting != "auto":
+        return setting, dict(DEFAULT_PARAMS.get(setting, {})), base, {}
+    if last_tuned is not None:
+        algorithm, params, metrics = last_tuned
+        confidence = metrics.get("confidence") or {}
+        return algorithm, params, dataclasses.replace(base, **confidence), metrics
+    return DEFAULT_ALGORITHM, dict(DEFAULT_PARAMS.get(DEFAULT_ALGORITHM, {})), base, {}
+
+
+def _category_popularity(
+    catalog: list[Any], items: Vocabulary, popular: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per category, the model's items of that category in popularity order (a CSR layout)."""
+    rank = np.full(len(items), np.iinfo(np.int32).max, dtype=np.int64)
+    rank[popular] = np.arange(len(popular))
+    pairs: list[tuple[str, int]] = []
+    for row in catalog:
+        code = items.get(row.item_id)
+        if code is not None and rank[code] < len(popular):
+            pairs.extend((c, code) for c in set(row.categories or ()))
+    if not pairs:
+        return [], np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
+    names_arr = np.array([c for c, _ in pairs])
+    codes = np.array([i for _, i in pairs], dtype=np.int32)
+    names, cat = np.unique(names_arr, return_inverse=True)
+    order = np.lexsort((rank[codes], cat))
+    counts = np.bincount(cat, minlength=len(names))
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return names.tolist(), indptr, codes[order]

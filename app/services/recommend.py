@@ -1,0 +1,235 @@
+"""Serving: a shopper's recommendations, similar items and popular items, from memory only.
+
+The cached top-N of the serving snapshot is filtered at serve time (unavailable, deleted, category,
+already seen), blended with a real-time re-score when the shopper acted since the last rebuild, and
+topped up from popularity so the list still has `limit` items when the catalog allows.
+No query reaches the store here: answers keep flowing while the database is away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.services.live import CatalogIndex
+from app.services.runtime import Runtime
+from app.services.snapshot import ServingModel
+
+REALTIME_WEIGHT = 1.0  # weight of the real-time re-score against the cached list (both scaled to 1)
+
+
+@dataclass(frozen=True)
+class Query:
+    user_id: str
+    limit: int = 10
+    offset: int = 0
+    category: str | None = None
+    exclude_seen: bool = True
+
+
+@dataclass
+class Picked:
+    item_ids: list[str]
+    scores: list[float]
+    because: list[str | None]
+
+    def add(self, item_id: str, score: float, because: str | None = None) -> None:
+        self.item_ids.append(item_id)
+        self.scores.append(score)
+        self.because.append(because)
+
+
+def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
+    model = runtime.model  # read once: this request sees one version only
+    catalog = runtime.catalog
+    want = q.offset + q.limit
+    u = None if q.user_id in runtime.erased else model.user_index.get(q.user_id)
+    recent = runtime.activity.get(q.user_id, model.meta.last_event_id)
+    recent_idx = {model.item_index[i]: w for i, w in recent.items() if i in model.item_index}
+
+    skip: set[str] = set(recent) if q.exclude_seen else set()
+    if recent_idx or (u is not None and not q.exclude_seen):
+        strategy = "realtime" if recent else "personalized"
+        candidates = _realtime_candidates(model, u, recent_idx, exclude_seen=q.exclude_seen)
+    elif u is not None:
+        strategy = "personalized"
+        candidates = _cached_candidates(model, u)
+    else:
+        strategy = "popular"
+        candidates = iter(())
+    picked = Picked([], [], [])
+    item_ids = model.item_ids
+    for i, score, because in candidates:
+        item_id = item_ids[i]
+        if item_id in skip or not catalog.servable(item_id, q.category):
+            continue
+        skip.add(item_id)
+        picked.add(item_id, score, None if because < 0 else item_ids[because])
+        if len(picked.item_ids) >= want:
+            break
+    if strategy != "popular" and not picked.item_ids and not recent:
+        strategy = "popular"
+    if len(picked.item_ids) < want:
+        _top_up(model, catalog, picked, skip, q.category, want)
+    return _answer(q, picked, strategy, model)
+
+
+def _cached_candidates(model: ServingModel, u: int) -> Iterator[tuple[int, float, int]]:
+    items = model.top_items[u]
+    scores = model.top_scores[u]
+    because = model.because[u]
+    n = int(np.count_nonzero(items >= 0))  # padding (-1) sits at the end
+    return zip(items[:n].tolist(), scores[:n].tolist(), because[:n].tolist(), strict=True)
+
+
+def _realtime_candidates(
+    model: ServingModel, u: int | None, recent: dict[int, float], *, exclude_seen: bool
+) -> Iterator[tuple[int, float, int]]:
+    """Blend the cached list with a re-score from the item-item neighbours of the history.
+
+    score(i) = cached(i) / max(cached) + REALTIME_WEIGHT * r(i) / max(r), where r = h · S and h is
+    the shopper's history row (recent events, plus the built history when seen items may return).
+    """
+    n_items = model.n_items
+    if n_items == 0:
+        return iter(())
+    h = np.zeros(n_items, dtype=np.float32)
+    if recent:
+        h[np.fromiter(recent.keys(), dtype=np.int64)] = np.fromiter(recent.values(), dtype=np.float32)
+    if u is not None:
+        row = model.seen[u]
+        h[row.indices] += row.data
+    nz = np.flatnonzero(h)
+    S = model.neighbours
+    contrib = sp.csr_matrix(S[nz].multiply(h[nz, None]))  # rows: history items, cols: candidates
+    r = np.asarray(contrib.sum(axis=0)).ravel()
+    total = np.zeros(n_items, dtype=np.float64)
+    if r.max(initial=0) > 0:
+        total += REALTIME_WEIGHT * r / r.max()
+    because = np.full(n_items, -1, dtype=np.int64)
+    if contrib.nnz:
+        best = np.asarray(contrib.argmax(axis=0)).ravel()
+        has = r > 0
+        because[has] = nz[best[has]]
+    if u is not None:
+        items = model.top_items[u]
+        valid = items >= 0
+        cached = model.top_scores[u][valid].astype(np.float64)
+        top = cached.max(initial=0)
+        if top > 0:
+            total[items[valid]] += cached / top
+        because[items[valid]] = np.where(
+            because[items[valid]] >= 0, because[items[valid]], model.because[u][valid]
+        )
+    if exclude_seen:
+        total[nz] = 0
+    order = np.flatnonzero(total > 0)
+    order = order[np.argsort(-total[order], kind="stable")]
+    return zip(order.tolist(), total[order].tolist(), because[order].tolist(), strict=True)
+
+
+def _top_up(
+    model: ServingModel,
+    catalog: CatalogIndex,
+    picked: Picked,
+    skip: set[str],
+    category: str | None,
+    want: int,
+) -> None:
+    """Fill the list from the popular items (of the category), then any servable catalog item."""
+    floor = min(picked.scores) if picked.scores else 1.0
+    scale = floor if floor > 0 else 1.0
+    for item_id, score in _popular_stream(model, category):
+        if item_id in skip or not catalog.servable(item_id, category):
+            continue
+        skip.add(item_id)
+        picked.add(item_id, score * scale)
+        if len(picked.item_ids) >= want:
+            return
+    for item_id in _catalog_stream(catalog, category):
+        if item_id in skip:
+            continue
+        skip.add(item_id)
+        picked.add(item_id, 0.0)
+        if len(picked.item_ids) >= want:
+            return
+
+
+def _popular_stream(model: ServingModel, category: str | None) -> Iterator[tuple[str, float]]:
+    ids = model.item_ids
+    popularity = model.popularity
+    for i in model.popular_in(category).tolist():
+        yield ids[i], float(popularity[i])
+
+
+def _catalog_stream(catalog: CatalogIndex, category: str | None) -> Iterable[str]:
+    for item_id in list(catalog.known):
+        if catalog.servable(item_id, category):
+            yield item_id
+
+
+def _answer(q: Query, picked: Picked, strategy: str, model: ServingModel) -> dict[str, Any]:
+    lo, hi = q.offset, q.offset + q.limit
+    items = [
+        {"item_id": i, "score": round(s, 6)} if b is None else
+        {"item_id": i, "score": round(s, 6), "reason": {"because": b}}
+        for i, s, b in zip(picked.item_ids[lo:hi], picked.scores[lo:hi], picked.because[lo:hi], strict=True)
+    ]
+    return {
+        "user_id": q.user_id,
+        "items": items,
+        "strategy": strategy,
+        "model_version": model.version,
+        "generated_at": model.meta.built_at,
+    }
+
+
+def popular(runtime: Runtime, *, limit: int, category: str | None) -> dict[str, Any]:
+    model = runtime.model
+    picked = Picked([], [], [])
+    _top_up(model, runtime.catalog, picked, set(), category, limit)
+    return {
+        "items": [{"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)],
+        "model_version": model.version,
+    }
+
+
+def similar(runtime: Runtime, item_id: str, *, limit: int) -> dict[str, Any] | None:
+    """Items like `item_id` from its item-item neighbours; None when the item is unknown."""
+    model = runtime.model
+    catalog = runtime.catalog
+    if not catalog.exists(item_id) and item_id not in model.item_index:
+        return None
+    picked = Picked([], [], [])
+    skip = {item_id}
+    strategy = "popular"
+    i = model.item_index.get(item_id)
+    if i is not None:
+        row = model.neighbours[i]
+        order = np.argsort(-row.data, kind="stable")
+        for j, s in zip(row.indices[order].tolist(), row.data[order].tolist(), strict=True):
+            other = model.item_ids[j]
+            if other in skip or not catalog.servable(other, None):
+                continue
+            skip.add(other)
+            picked.add(other, s)
+            if len(picked.item_ids) >= limit:
+                break
+        if picked.item_ids:
+            strategy = "collaborative"
+    if len(picked.item_ids) < limit:
+        cats = sorted(catalog.categories.get(item_id, ()))
+        for cat in cats:
+            _top_up(model, catalog, picked, skip, cat, limit)
+        if len(picked.item_ids) < limit:
+            _top_up(model, catalog, picked, skip, None, limit)
+    return {
+        "item_id": item_id,
+        "items": [{"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)],
+        "strategy": strategy,
+        "model_version": model.version,
+    }

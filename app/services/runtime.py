@@ -1,0 +1,140 @@
+"""The long-lived resources of one server process, owned by the FastAPI lifespan.
+
+`Runtime` holds the engine, the session factory, the serving model snapshot, the live catalog and
+recent-activity indexes, and the background worker that rebuilds and polls. Routes reach it through
+a dependency; nothing here is a module-level global.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.recommender.matrix import EVENT_TYPES, event_weights
+from app.services.live import CatalogIndex, RecentActivity
+from app.services.rebuild import confidence_config
+from app.services.snapshot import ModelMeta, ServingModel
+from app.store import events as event_store
+from app.store import items as item_store
+from app.store import model_versions as versions
+from app.store.db import make_engine, make_session_factory
+
+log = logging.getLogger(__name__)
+
+CATALOG_OVERLAP = timedelta(seconds=5)
+EVENTS_OVERLAP = 1000  # ids re-read on each tail, for transactions that commit out of id order
+TAIL_BATCH = 10_000
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    model: ServingModel = field(default_factory=ServingModel.empty)
+    catalog: CatalogIndex = field(default_factory=CatalogIndex)
+    activity: RecentActivity = field(default_factory=RecentActivity)
+    erased: dict[str, datetime] = field(default_factory=dict)  # user -> when erased
+    background: Any = None  # the process's `Background` worker, once started
+    catalog_seen_until: object = None  # the newest items.updated_at applied to `catalog`
+    events_seen_until: int = 0  # the newest event id applied to `activity`
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.sqlalchemy_url)
+        return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- the serving model -------------------------------------------------------------------
+
+    def load_latest_model(self) -> bool:
+        """Swap in the newest stored model if it is newer than the one serving. True if swapped."""
+        with self.sessions() as session:
+            number = versions.latest_version_number(session.connection())
+            if number is None or (self.model.version is not None and number <= self.model.version):
+                return False
+            row = versions.load_version(session, number)
+            if row is None or row.artifact is None:
+                return False
+            meta = ModelMeta(
+                version=row.version,
+                algorithm=row.algorithm,
+                params=dict(row.params),
+                metrics=dict(row.metrics),
+                built_at=row.built_at,
+                build_seconds=row.build_seconds,
+                n_events=row.n_events,
+                last_event_id=row.last_event_id,
+            )
+            blob = row.artifact
+        snapshot = ServingModel.from_bytes(blob, meta)
+        self.model = snapshot  # one attribute store: the atomic swap
+        if meta.built_at is not None:
+            for user_id, when in list(self.erased.items()):
+                if when < meta.built_at:
+                    del self.erased[user_id]
+        self.activity.prune(meta.last_event_id)
+        log.info("serving model version %s (%s)", meta.version, meta.algorithm)
+        return True
+
+    # --- the live catalog --------------------------------------------------------------------
+
+    def refresh_catalog(self) -> None:
+        """Apply catalog rows changed since the last refresh (all rows the first time)."""
+        since = self.catalog_seen_until
+        # Overlap the window: a transaction may commit after a later one it raced with.
+        window = None if since is None else since - CATALOG_OVERLAP  # type: ignore[operator]
+        with self.engine.connect() as connection:
+            rows = item_store.changed_since(connection, window)
+        newest = since
+        for row in rows:
+            self.catalog.apply(
+                row.item_id,
+                available=row.available,
+                deleted=row.deleted_at is not None,
+                categories=row.categories or (),
+            )
+            if newest is None or row.updated_at > newest:  # type: ignore[operator]
+                newest = row.updated_at
+        self.catalog_seen_until = newest
+
+    # --- recent activity -----------------------------------------------------------------------
+
+    def record_events(self, rows: list[tuple[int, str, str, str, float]]) -> None:
+        """Feed (id, user_id, item_id, type, value) rows into the real-time activity index."""
+        if not rows:
+            return
+        codes = np.array([EVENT_TYPES.index(r[3]) for r in rows], dtype=np.int8)
+        values = np.array([r[4] for r in rows], dtype=np.float64)
+        weights = event_weights(codes, values, confidence_config(self.settings))
+        for (event_id, user_id, item_id, _, _), weight in zip(rows, weights, strict=True):
+            if weight > 0:
+                self.activity.add(user_id, item_id, float(weight), event_id)
+
+    def tail_events(self) -> None:
+        """Read events other processes stored since the last tail into the activity index."""
+        start = max(self.events_seen_until - EVENTS_OVERLAP, self.model.meta.last_event_id)
+        with self.engine.connect() as connection:
+            rows = event_store.read_events_after(connection, start, TAIL_BATCH)
+        if rows:
+            self.record_events([tuple(r) for r in rows])  # type: ignore[misc]
+            self.events_seen_until = max(self.events_seen_until, rows[-1][0])
+
+    def safe_startup_load(self) -> None:
+        """Load what can be loaded at start; a store without a schema yet starts empty."""
+        try:
+            self.refresh_catalog()
+            self.load_latest_model()
+            self.events_seen_until = self.model.meta.last_event_id
+        except SQLAlchemyError as exc:
+            log.warning("starting without a model: the store is not ready (%s)", exc.__class__.__name__)

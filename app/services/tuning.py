@@ -1,0 +1,51 @@
+"""Automatic model selection and offline evaluation on the store's own events."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import Settings
+from app.recommender.evaluation import Events, select_model
+from app.recommender.matrix import ConfidenceConfig, Vocabulary
+from app.store.events import EventArrays
+
+
+@dataclass(frozen=True)
+class Choice:
+    algorithm: str
+    params: dict[str, Any]
+    config: ConfidenceConfig
+    metrics: dict[str, Any]
+    table: list[dict[str, Any]]
+
+
+def to_events(arrays: EventArrays) -> Events:
+    """Store rows as the evaluation package's integer-coded events."""
+    _, users = Vocabulary.fit(arrays.user_ids)
+    _, items = Vocabulary.fit(arrays.item_ids)
+    return Events.from_arrays(users, items, arrays.type_codes, arrays.values, arrays.timestamps)
+
+
+def choose_model(arrays: EventArrays, settings: Settings, base: ConfidenceConfig) -> Choice:
+    """Evaluate the candidates on a temporal holdout within TUNE_BUDGET_SECONDS; the best wins."""
+    selection = select_model(to_events(arrays), settings.tune_budget_seconds, base_config=base)
+    metrics: dict[str, Any] = {
+        "holdout": {k: round(float(v), 5) for k, v in selection.metrics.items()},
+        "rule": selection.rule,
+        "tuned": True,
+        "tune_seconds": round(selection.seconds, 2),
+        "confidence": dataclasses.asdict(selection.config),
+    }
+    return Choice(
+        algorithm=selection.model,
+        params=selection.params,
+        config=selection.config,
+        metrics=metrics,
+        table=[_jsonable(r.row()) for r in selection.table],
+    )
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}

@@ -1,0 +1,107 @@
+"""Model versions, rebuild runs and evaluation tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.orm import Session
+
+from app.store.models import Evaluation, ModelVersion, RebuildRun
+
+KEEP_ARTIFACTS = 2  # the serving version and its predecessor, for a rollback
+
+
+def latest_version_number(connection: Connection) -> int | None:
+    return connection.scalar(
+        select(ModelVersion.version)
+        .where(ModelVersion.artifact.is_not(None))
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    )
+
+
+def load_version(session: Session, version: int) -> ModelVersion | None:
+    return session.get(ModelVersion, version)
+
+
+def last_tuned(session: Session) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """(algorithm, params, metrics) of the version the last tuning run built, if any."""
+    row = session.execute(
+        select(ModelVersion.algorithm, ModelVersion.params, ModelVersion.metrics)
+        .join(RebuildRun, RebuildRun.version == ModelVersion.version)
+        .where(RebuildRun.tune.is_(True), RebuildRun.status == "succeeded")
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    ).first()
+    return (row.algorithm, dict(row.params), dict(row.metrics)) if row else None
+
+
+def save_version(session: Session, version: ModelVersion) -> int:
+    session.add(version)
+    session.flush()
+    stale = session.scalars(
+        select(ModelVersion.version)
+        .where(ModelVersion.artifact.is_not(None))
+        .order_by(ModelVersion.version.desc())
+        .offset(KEEP_ARTIFACTS)
+    ).all()
+    if stale:
+        session.execute(
+            update(ModelVersion).where(ModelVersion.version.in_(stale)).values(artifact=None)
+        )
+    return version.version
+
+
+def drop_all_artifacts(session: Session) -> None:
+    """Forget every stored model (used when a user is erased and a rebuild must replace them)."""
+    session.execute(update(ModelVersion).values(artifact=None))
+
+
+def start_run(session: Session, *, tune: bool, now: datetime) -> int:
+    # Any run still marked running is dead: the caller holds the rebuild lock.
+    session.execute(
+        update(RebuildRun)
+        .where(RebuildRun.status == "running")
+        .values(status="failed", error="interrupted (the rebuild process stopped)", finished_at=now)
+    )
+    run = RebuildRun(status="running", tune=tune, started_at=now)
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(
+    session: Session, run_id: int, *, now: datetime, version: int | None, error: str | None
+) -> None:
+    session.execute(
+        update(RebuildRun)
+        .where(RebuildRun.id == run_id)
+        .values(
+            status="failed" if error else "succeeded",
+            finished_at=now,
+            version=version,
+            error=error,
+        )
+    )
+
+
+def last_run(session: Session) -> RebuildRun | None:
+    return session.scalars(select(RebuildRun).order_by(RebuildRun.id.desc()).limit(1)).first()
+
+
+def count_succeeded(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(RebuildRun).where(RebuildRun.status == "succeeded")
+    ) or 0
+
+
+def save_evaluation(
+    session: Session, settings: dict[str, Any], rows: list[dict[str, Any]], now: datetime
+) -> None:
+    session.add(Evaluation(settings=settings, rows=rows, created_at=now))
+
+
+def last_evaluation(session: Session) -> Evaluation | None:
+    return session.scalars(select(Evaluation).order_by(Evaluation.id.desc()).limit(1)).first()

@@ -20,9 +20,8 @@ from app.recommender.base import Recommender, as_index_array, as_interactions, f
 from app.recommender.persist import pack_csr, unpack_csr
 from app.recommender.topn import sparse_top_n
 
-# Dense (block, n_items) float32 similarity slabs stay under this many bytes while the top-k
-# neighbours are selected.
-SIMILARITY_BLOCK_BYTES = 64 * 1024 * 1024
+# Items per block of S rows: bounds the block's co-occurrence entries (and their sort keys).
+SIMILARITY_BLOCK_ITEMS = 2048
 
 
 def column_norms(X: sp.csr_matrix) -> np.ndarray:
@@ -46,31 +45,67 @@ def top_k_per_row(S_block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, 
     return rows[keep], cols[keep], values[keep]
 
 
+def sparse_top_k_per_row(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_cols: int, k: int
+) -> np.ndarray:
+    """Positions of the entries among the ``k`` largest of their row (ties: lower column).
+
+    Entries must be in (row, col) order with positive float32 ``values``. They are ranked by
+    one ``np.sort`` of packed int64 keys ``row | descending value | col``: far faster than an
+    argsort and, unlike argpartition on a densified block full of equal zeros, indifferent to
+    ties. Up to 65,536 columns the value keeps all 31 bits; beyond, its low mantissa bits are
+    dropped (relative error < 2^-15 up to 2^20 columns), which only matters among near-ties.
+    """
+    counts = np.bincount(rows, minlength=int(rows.max()) + 1 if rows.size else 0)
+    big = counts[rows] > k
+    small_positions = np.flatnonzero(~big)
+    if not big.any():
+        return small_positions
+    col_bits = max(1, int(n_cols - 1).bit_length())
+    value_bits = min(31, 62 - 2 * col_bits)
+    big_positions = np.flatnonzero(big)
+    big_rows = rows[big_positions].astype(np.int64)
+    big_cols = cols[big_positions].astype(np.int64)
+    vbits = values[big_positions].view(np.int32).astype(np.int64) >> (31 - value_bits)
+    key = big_rows << (value_bits + col_bits)
+    key |= (((1 << value_bits) - 1) - vbits) << col_bits
+    key |= big_cols
+    key.sort()
+    sorted_rows = key >> (value_bits + col_bits)
+    rank = np.arange(key.size) - np.searchsorted(sorted_rows, sorted_rows, side="left")
+    kept = key[rank < k]
+    kept_rows = kept >> (value_bits + col_bits)
+    kept_cols = kept & ((1 << col_bits) - 1)
+    # (row, col) is unique and increasing in CSR order, so it locates each kept entry.
+    flat = big_rows * n_cols + big_cols
+    found = big_positions[np.searchsorted(flat, kept_rows * n_cols + kept_cols)]
+    return np.sort(np.concatenate([small_positions, found]))
+
+
 def cosine_neighbours(X: sp.csr_matrix, k: int, shrinkage: float) -> sp.csr_matrix:
     """The top-``k`` neighbours matrix of the module docstring, built in blocks of items."""
     n_items = X.shape[1]
     norms = column_norms(X)
     Xt = X.T.tocsr()
-    block = max(1, SIMILARITY_BLOCK_BYTES // (4 * max(n_items, 1)))
-    rows, cols, vals = [], [], []
-    for start in range(0, n_items, block):
-        stop = min(start + block, n_items)
-        # The block's co-occurrences X[:, b]^T X, densified only for `block` items at a time.
-        S = (Xt[start:stop] @ X).toarray()
-        denom = norms[start:stop, None] * norms[None, :] + np.float32(shrinkage)
-        np.divide(S, denom, out=S, where=denom > 0)
-        S[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        r, c, v = top_k_per_row(S, k)
-        rows.append(r + start)
-        cols.append(c)
-        vals.append(v)
-    if rows:
-        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    parts = []
+    for start in range(0, n_items, SIMILARITY_BLOCK_ITEMS):
+        stop = min(start + SIMILARITY_BLOCK_ITEMS, n_items)
+        # Co-occurrences X[:, block]^T X, kept sparse: most item pairs never co-occur.
+        G = (Xt[start:stop] @ X).tocsr()
+        G.sort_indices()
+        rows = np.repeat(np.arange(stop - start), np.diff(G.indptr))
+        cols = G.indices
+        S = G.data / (norms[rows + start] * norms[cols] + np.float32(shrinkage))
+        valid = (S > 0) & (cols != rows + start)  # S[i, i] = 0
+        rows, cols, S = rows[valid], cols[valid], S[valid].astype(np.float32)
+        keep = sparse_top_k_per_row(rows, cols, S, n_items, k)
+        parts.append((rows[keep] + start, cols[keep], S[keep]))
+    if parts:
+        r, c, v = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
         r = c = np.zeros(0, dtype=np.int64)
         v = np.zeros(0, dtype=np.float32)
     neighbours = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(n_items, n_items))
-    neighbours.eliminate_zeros()
     neighbours.sort_indices()
     return neighbours
 

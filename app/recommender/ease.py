@@ -22,6 +22,8 @@ from app.recommender.persist import pack_csr, unpack_csr
 def ease_weights(X: sp.csr_matrix, l2: float) -> np.ndarray:
     """B of the module docstring (float32, zero diagonal)."""
     n_items = X.shape[1]
+    if n_items == 0:
+        return np.zeros((0, 0), dtype=np.float32)
     G = (X.T @ X).toarray().astype(np.float32)
     G[np.diag_indices(n_items)] += np.float32(l2)
     # X^T X + l2 I is symmetric positive definite: Cholesky inverse (potrf/potri) costs half of

@@ -50,7 +50,7 @@ class PureSVD(Recommender):
         self.n_users, self.n_items = X.shape
         self.V = truncated_svd(X, self.params["factors"], self.params["seed"])
         # X V = U Sigma, so training users need only these k numbers each, not their rows.
-        self.user_factors = np.asarray(X @ self.V, dtype=np.float32).reshape(self.n_users, -1)
+        self.user_factors = np.asarray(X @ self.V, dtype=np.float32).reshape(self.n_users, self.V.shape[1])
         return self
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
@@ -59,7 +59,8 @@ class PureSVD(Recommender):
 
     def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         rows = as_interactions(rows, self.n_items, "rows")
-        return finite_scores(np.asarray(rows @ self.V).reshape(rows.shape[0], -1) @ self.V.T)
+        projected = np.asarray(rows @ self.V).reshape(rows.shape[0], self.V.shape[1])
+        return finite_scores(projected @ self.V.T)
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {"V": self.V, "user_factors": self.user_factors}

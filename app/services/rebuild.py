@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sqlalchemy import Engine
 
+from app.api.schemas.items import item_text
 from app.config import Settings
 from app.recommender.explain import explain_all
 from app.recommender.itemknn import ItemKNN
@@ -134,7 +134,7 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     )
     timer.lap("matrix")
 
-    model = make_model(algorithm, params)
+    model = make_model(algorithm, params, item_features=_item_texts(catalog, items))
     model.fit(X)
     timer.lap("fit")
     if isinstance(model, ItemKNN):
@@ -206,6 +206,16 @@ def resolve_algorithm(
         confidence = metrics.get("confidence") or {}
         return algorithm, params, dataclasses.replace(base, **confidence), metrics
     return DEFAULT_ALGORITHM, dict(DEFAULT_PARAMS.get(DEFAULT_ALGORITHM, {})), base, {}
+
+
+def _item_texts(catalog: list[Any], items: Vocabulary) -> list[str]:
+    """One text per item code (title, description, categories, tags); empty when unknown."""
+    texts = [""] * len(items)
+    for row in catalog:
+        code = items.get(row.item_id)
+        if code is not None:
+            texts[code] = item_text(row._asdict())
+    return texts
 
 
 def _category_popularity(

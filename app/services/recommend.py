@@ -8,8 +8,9 @@ No query reaches the store here: answers keep flowing while the database is away
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,9 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
     elif u is not None:
         strategy = "personalized"
         candidates = _cached_candidates(model, u)
+        if q.category is not None:
+            # The cached list is short; within a category, re-score from the history's neighbours.
+            candidates = chain(candidates, _lazy(lambda: _realtime_candidates(model, u, {}, exclude_seen=True)))
     else:
         strategy = "popular"
         candidates = iter(())
@@ -71,11 +75,15 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
         picked.add(item_id, score, None if because < 0 else item_ids[because])
         if len(picked.item_ids) >= want:
             break
-    if strategy != "popular" and not picked.item_ids and not recent:
+    if strategy == "personalized" and not picked.item_ids:
         strategy = "popular"
     if len(picked.item_ids) < want:
         _top_up(model, catalog, picked, skip, q.category, want)
     return _answer(q, picked, strategy, model)
+
+
+def _lazy(make: Callable[[], Iterator[tuple[int, float, int]]]) -> Iterator[tuple[int, float, int]]:
+    yield from make()
 
 
 def _cached_candidates(model: ServingModel, u: int) -> Iterator[tuple[int, float, int]]:

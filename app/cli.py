@@ -1,0 +1,208 @@
+"""The `shoprec` command line: serve, migrate, rebuild, import, demo, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from app.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(settings, args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shoprec", description="Recommendations for online shops.")
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("serve", help="run the HTTP service")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("migrate", help="create or upgrade the database schema")
+    s.set_defaults(func=cmd_migrate)
+
+    s = sub.add_parser("rebuild", help="rebuild the model once (for cron or a worker)")
+    s.add_argument("--tune", action="store_true", help="evaluate candidate models and serve the best")
+    s.set_defaults(func=cmd_rebuild)
+
+    s = sub.add_parser("import", help="import events or items from a CSV or JSON Lines file")
+    s.add_argument("kind", choices=["events", "items"])
+    s.add_argument("file", type=Path)
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("demo", help="fill an empty store with a synthetic shop and build the model")
+    s.add_argument("--users", type=int, default=3000)
+    s.add_argument("--items", type=int, default=1200)
+    s.add_argument("--seed", type=int, default=7)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("evaluate", help="evaluate every model on the store's events")
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--split", choices=["global", "user"], default="global")
+    s.add_argument("--test-fraction", type=float, default=0.2)
+    s.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.store.db import make_engine
+    from app.store.migrate import upgrade
+
+    engine = make_engine(settings.sqlalchemy_url)
+    if settings.migrate_on_start:
+        upgrade(engine)
+    return engine
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_keep_alive=30,
+    )
+    return 0
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from app.store.db import make_engine
+    from app.store.migrate import current_revision, upgrade
+
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+    print(f"schema at revision {current_revision(engine)}")
+    engine.dispose()
+    return 0
+
+
+def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.rebuild import run_rebuild
+
+    engine = _engine(settings)
+    result = run_rebuild(settings, engine=engine, tune=args.tune)
+    engine.dispose()
+    if result.status == "skipped":
+        print("another process is rebuilding; nothing done")
+        return 0
+    if result.status == "empty":
+        print("no events yet; nothing to build")
+        return 0
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stages.items())
+    print(f"built model version {result.version} ({stages})")
+    return 0
+
+
+class _ProgressBar:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        rate = done / max(time.perf_counter() - self.started, 1e-9)
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} ({rate:,.0f}/s)"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import importer
+    from app.store.db import make_session_factory
+
+    path: Path = args.file
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)
+        return 2
+    try:
+        if args.kind == "events":
+            rows, report = importer.validate_events(path, settings.rating_max)
+        else:
+            rows, report = importer.validate_items(path)  # type: ignore[assignment]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not report.ok:
+        print(f"{len(report.errors)} invalid row(s) of {report.rows}; nothing imported:", file=sys.stderr)
+        for line in report.errors[: importer.MAX_REPORTED]:
+            print(f"  {line}", file=sys.stderr)
+        if len(report.errors) > importer.MAX_REPORTED:
+            print(f"  ... and {len(report.errors) - importer.MAX_REPORTED} more", file=sys.stderr)
+        return 1
+    engine = _engine(settings)
+    with make_session_factory(engine).begin() as session:
+        write = importer.write_events if args.kind == "events" else importer.write_items
+        write(session, rows, report, _ProgressBar(f"importing {args.kind}"))  # type: ignore[arg-type]
+    engine.dispose()
+    extra = f", {report.duplicates} duplicate(s) skipped" if args.kind == "events" else ""
+    print(f"imported {report.written} {args.kind} from {report.rows} row(s){extra}")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.api.schemas.events import parse_events
+    from app.services import catalog, demo, ingest
+    from app.services.rebuild import run_rebuild
+    from app.store import events as event_store
+    from app.store.db import make_session_factory
+
+    started = time.perf_counter()
+    engine = _engine(settings)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        existing = event_store.total(session)
+    if existing:
+        print(f"the store already holds {existing} events; no demo data added")
+    else:
+        shop = demo.generate(n_users=args.users, n_items=args.items, seed=args.seed)
+        progress = _ProgressBar("loading demo events")
+        with sessions.begin() as session:
+            catalog.upsert_items(session, shop.items)
+            for start in range(0, len(shop.events), 5000):
+                batch = parse_events(shop.events[start:start + 5000], rating_max=settings.rating_max)
+                ingest.store_events(session, batch)
+                progress(min(start + 5000, len(shop.events)), len(shop.events))
+        print(f"demo shop: {len(shop.items)} items, {args.users} shoppers, {len(shop.events)} events")
+    result = run_rebuild(settings, engine=engine)
+    engine.dispose()
+    print(f"model version {result.version} built; demo ready in {time.perf_counter() - started:.1f} s")
+    print("try:  curl 'http://127.0.0.1:8000/users/user-00042/recommendations?limit=5'")
+    return 0
+
+
+def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.evaluation import evaluate_store
+
+    engine = _engine(settings)
+    split = "per_user" if args.split == "user" else "global"
+    table = evaluate_store(settings, engine, k=args.k, split=split, test_fraction=args.test_fraction)
+    engine.dispose()
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Bulk import of events or items from CSV or JSON Lines, with the API's validation.
+
+The whole file is validated first; any bad row is reported by line number and nothing is written.
+A valid file is written in one transaction, in batches, so an import is all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.api.schemas.events import EventBatchError, EventIn, parse_events
+from app.api.schemas.items import ItemIn
+from app.services import catalog, ingest
+
+BATCH = 5000
+MAX_REPORTED = 20
+LIST_FIELDS = ("categories", "tags")
+JSON_FIELDS = ("attributes",)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    written: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, row) pairs from a .csv or a .jsonl/.ndjson file; JSON errors become rows
+    of None so they are reported with their line."""
+    suffix = path.suffix.lower()
+    with path.open(newline="", encoding="utf-8") as f:
+        if suffix == ".csv":
+            reader = csv.DictReader(f)
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
+        elif suffix in (".jsonl", ".ndjson", ".json"):
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield n, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield n, _BadJson(str(exc))
+        else:
+            raise ValueError(f"{path}: use a .csv or .jsonl file")
+
+
+@dataclass(frozen=True)
+class _BadJson:
+    message: str
+
+
+def _item_row(row: dict[str, Any]) -> dict[str, Any]:
+    """CSV cells are strings: lists are '|'-separated (or JSON), attributes are JSON."""
+    out = dict(row)
+    for name in LIST_FIELDS:
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = json.loads(value) if value.startswith("[") else [v for v in value.split("|") if v]
+    for name in JSON_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = json.loads(out[name])
+    return out
+
+
+def validate_events(path: Path, rating_max: float) -> tuple[list[EventIn], ImportReport]:
+    report = ImportReport()
+    valid: list[EventIn] = []
+    for line, row in read_rows(path):
+        report.rows += 1
+        if isinstance(row, _BadJson):
+            report.errors.append(f"line {line}: not valid JSON ({row.message})")
+            continue
+        try:
+            valid.extend(parse_events(row, rating_max=rating_max))
+        except EventBatchError as exc:
+            e = exc.errors[0]
+            where = ".".join(str(p) for p in e["loc"][1:]) or "row"
+            report.errors.append(f"line {line}: {where}: {e['msg']}")
+    return valid, report
+
+
+def validate_items(path: Path) -> tuple[list[dict[str, Any]], ImportReport]:
+    report = ImportReport()
+    valid: dict[str, dict[str, Any]] = {}
+    for line, row in read_rows(path):
+        report.rows += 1
+        try:
+            if isinstance(row, _BadJson):
+                raise ValueError(f"not valid JSON ({row.message})")
+            item = ItemIn.model_validate(_item_row(row) if isinstance(row, dict) else row)
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            where = ".".join(str(p) for p in e["loc"]) or "row"
+            report.errors.append(f"line {line}: {where}: {e['msg']}")
+            continue
+        except ValueError as exc:
+            report.errors.append(f"line {line}: {exc}")
+            continue
+        valid[item.item_id] = item.model_dump()
+    return list(valid.values()), report
+
+
+def write_events(session: Session, events: list[EventIn], report: ImportReport,
+                 progress: Progress | None = None) -> None:
+    for start in range(0, len(events), BATCH):
+        result = ingest.store_events(session, events[start:start + BATCH])
+        report.written += result.accepted
+        report.duplicates += result.duplicates
+        if progress:
+            progress(min(start + BATCH, len(events)), len(events))
+
+
+def write_items(session: Session, items: list[dict[str, Any]], report: ImportReport,
+                progress: Progress | None = None) -> None:
+    for start in range(0, len(items), BATCH):
+        report.written += len(catalog.upsert_items(session, items[start:start + BATCH]))
+        if progress:
+            progress(min(start + BATCH, len(items)), len(items))

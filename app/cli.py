@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return int(args.func(settings, args) or 0)
 
 
@@ -182,7 +184,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         with sessions.begin() as session:
             catalog.upsert_items(session, shop.items)
             for start in range(0, len(shop.events), 5000):
-                batch = parse_events(shop.events[start:start + 5000], rating_max=settings.rating_max)
+                batch = parse_events(shop.events[start : start + 5000], rating_max=settings.rating_max)
                 ingest.store_events(session, batch)
                 progress(min(start + 5000, len(shop.events)), len(shop.events))
         print(f"demo shop: {len(shop.items)} items, {args.users} shoppers, {len(shop.events)} events")

@@ -59,7 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (events.router, items.router, users.router, recommendations.router, model.router, health.router):
+    for router in (
+        events.router,
+        items.router,
+        users.router,
+        recommendations.router,
+        model.router,
+        health.router,
+    ):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(

@@ -57,8 +57,9 @@ def _check(runtime: Runtime, key: str | None, *, write: bool) -> None:
     if not settings.auth_enabled:
         return
     if not key:
-        raise HTTPException(401, "missing API key: send it in the X-API-Key header",
-                            headers={"WWW-Authenticate": "ApiKey"})
+        raise HTTPException(
+            401, "missing API key: send it in the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
+        )
     is_write = _matches(key, settings.api_write_keys)
     if is_write:
         return

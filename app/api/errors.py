@@ -97,6 +97,14 @@ def _is_connection_problem(exc: DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
     text = str(exc.orig).lower() if exc.orig is not None else ""
-    markers = ("connection", "could not connect", "server closed", "terminating", "timeout",
-               "database is locked", "shutting down", "the database system is")
+    markers = (
+        "connection",
+        "could not connect",
+        "server closed",
+        "terminating",
+        "timeout",
+        "database is locked",
+        "shutting down",
+        "the database system is",
+    )
     return any(m in text for m in markers)

@@ -74,8 +74,8 @@ class LimitsMiddleware:
         except TimeoutError:
             if not started:
                 await _send_problem(
-                    send, 503, "Service Unavailable",
+                    send,
+                    503,
+                    "Service Unavailable",
                     f"the request took longer than {self.timeout_seconds:g} s and was stopped",
                 )
-
-

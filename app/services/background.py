@@ -110,9 +110,7 @@ class Background:
             return await asyncio.to_thread(run_rebuild, self.settings, engine=self.runtime.engine, tune=tune)
         loop = asyncio.get_running_loop()
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         try:
             return await loop.run_in_executor(self._pool, _rebuild_in_child, self.settings, tune)
         except BrokenProcessPool:
@@ -132,7 +130,9 @@ class Background:
             except SQLAlchemyError as exc:
                 failures += 1
                 if failures in (1, 10) or failures % 100 == 0:
-                    log.warning("polling the store failed (%d in a row): %s", failures, exc.__class__.__name__)
+                    log.warning(
+                        "polling the store failed (%d in a row): %s", failures, exc.__class__.__name__
+                    )
 
     def _poll_once(self) -> None:
         self.runtime.load_latest_model()

@@ -27,8 +27,20 @@ CATEGORIES = {
     "nutrition": ["protein bar", "gel", "electrolyte mix", "shaker", "oat snack", "recovery drink"],
     "electronics": ["watch", "heart-rate strap", "earbuds", "action camera", "bike computer", "scale"],
 }
-ADJECTIVES = ["light", "pro", "classic", "trail", "urban", "eco", "compact", "warm", "breathable",
-              "rugged", "ultra", "soft"]
+ADJECTIVES = [
+    "light",
+    "pro",
+    "classic",
+    "trail",
+    "urban",
+    "eco",
+    "compact",
+    "warm",
+    "breathable",
+    "rugged",
+    "ultra",
+    "soft",
+]
 BRANDS = ["Acme", "Northpeak", "Riverside", "Summit", "Velo", "Aqua", "Zen", "Ember"]
 
 
@@ -38,8 +50,14 @@ class DemoShop:
     events: list[dict[str, Any]]
 
 
-def generate(n_users: int = 3000, n_items: int = 1200, n_clusters: int = 12, weeks: int = 6,
-             seed: int = 7, now: datetime | None = None) -> DemoShop:
+def generate(
+    n_users: int = 3000,
+    n_items: int = 1200,
+    n_clusters: int = 12,
+    weeks: int = 6,
+    seed: int = 7,
+    now: datetime | None = None,
+) -> DemoShop:
     rng = np.random.default_rng(seed)
     now = now or datetime.now(UTC)
     cats = list(CATEGORIES)

@@ -21,7 +21,12 @@ NEEDS_ITEM_TEXT = frozenset({"content", "hybrid"})
 
 
 def evaluate_store(
-    settings: Settings, engine: Engine, *, k: int = 10, split: SplitMethod = "global", test_fraction: float = 0.2
+    settings: Settings,
+    engine: Engine,
+    *,
+    k: int = 10,
+    split: SplitMethod = "global",
+    test_fraction: float = 0.2,
 ) -> str:
     """Evaluate each model and return the printed table; the rows are saved for GET /model/evaluation."""
     with engine.connect() as connection:
@@ -44,6 +49,9 @@ def evaluate_store(
     ]
     with make_session_factory(engine).begin() as session:
         versions.save_evaluation(
-            session, {"kind": "evaluate", "k": k, "split": split, "test_fraction": test_fraction}, rows, utcnow()
+            session,
+            {"kind": "evaluate", "k": k, "split": split, "test_fraction": test_fraction},
+            rows,
+            utcnow(),
         )
     return format_table(results, k=k)

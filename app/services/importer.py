@@ -117,19 +117,21 @@ def validate_items(path: Path) -> tuple[list[dict[str, Any]], ImportReport]:
     return list(valid.values()), report
 
 
-def write_events(session: Session, events: list[EventIn], report: ImportReport,
-                 progress: Progress | None = None) -> None:
+def write_events(
+    session: Session, events: list[EventIn], report: ImportReport, progress: Progress | None = None
+) -> None:
     for start in range(0, len(events), BATCH):
-        result = ingest.store_events(session, events[start:start + BATCH])
+        result = ingest.store_events(session, events[start : start + BATCH])
         report.written += result.accepted
         report.duplicates += result.duplicates
         if progress:
             progress(min(start + BATCH, len(events)), len(events))
 
 
-def write_items(session: Session, items: list[dict[str, Any]], report: ImportReport,
-                progress: Progress | None = None) -> None:
+def write_items(
+    session: Session, items: list[dict[str, Any]], report: ImportReport, progress: Progress | None = None
+) -> None:
     for start in range(0, len(items), BATCH):
-        report.written += len(catalog.upsert_items(session, items[start:start + BATCH]))
+        report.written += len(catalog.upsert_items(session, items[start : start + BATCH]))
         if progress:
             progress(min(start + BATCH, len(items)), len(items))

@@ -61,7 +61,9 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
         candidates = _cached_candidates(model, u)
         if q.category is not None:
             # The cached list is short; within a category, re-score from the history's neighbours.
-            candidates = chain(candidates, _lazy(lambda: _realtime_candidates(model, u, {}, exclude_seen=True)))
+            candidates = chain(
+                candidates, _lazy(lambda: _realtime_candidates(model, u, {}, exclude_seen=True))
+            )
     else:
         strategy = "popular"
         candidates = iter(())
@@ -183,8 +185,9 @@ def _catalog_stream(catalog: CatalogIndex, category: str | None) -> Iterable[str
 def _answer(q: Query, picked: Picked, strategy: str, model: ServingModel) -> dict[str, Any]:
     lo, hi = q.offset, q.offset + q.limit
     items = [
-        {"item_id": i, "score": round(s, 6)} if b is None else
-        {"item_id": i, "score": round(s, 6), "reason": {"because": b}}
+        {"item_id": i, "score": round(s, 6)}
+        if b is None
+        else {"item_id": i, "score": round(s, 6), "reason": {"because": b}}
         for i, s, b in zip(picked.item_ids[lo:hi], picked.scores[lo:hi], picked.because[lo:hi], strict=True)
     ]
     return {
@@ -201,7 +204,9 @@ def popular(runtime: Runtime, *, limit: int, category: str | None) -> dict[str, 
     picked = Picked([], [], [])
     _top_up(model, runtime.catalog, picked, set(), category, limit)
     return {
-        "items": [{"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)],
+        "items": [
+            {"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)
+        ],
         "model_version": model.version,
     }
 
@@ -237,7 +242,9 @@ def similar(runtime: Runtime, item_id: str, *, limit: int) -> dict[str, Any] | N
             _top_up(model, catalog, picked, skip, None, limit)
     return {
         "item_id": item_id,
-        "items": [{"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)],
+        "items": [
+            {"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)
+        ],
         "strategy": strategy,
         "model_version": model.version,
     }

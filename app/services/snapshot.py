@@ -54,9 +54,7 @@ class ServingModel:
         object.__setattr__(self, "popularity", popularity)
         object.__setattr__(self, "user_index", {u: i for i, u in enumerate(self.user_ids)})
         object.__setattr__(self, "item_index", {t: i for i, t in enumerate(self.item_ids)})
-        object.__setattr__(
-            self, "category_index", {c: i for i, c in enumerate(self.category_names)}
-        )
+        object.__setattr__(self, "category_index", {c: i for i, c in enumerate(self.category_names)})
 
     @property
     def version(self) -> int | None:

@@ -53,9 +53,7 @@ def ensure_users_and_items(
         )
 
 
-def insert_events(
-    session: Session, rows: list[dict[str, Any]]
-) -> list[tuple[int, str, str, str, float]]:
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str, str, str, float]]:
     """Insert events, skipping those whose event_id is already stored.
 
     Returns (id, user_id, item_id, type, value) of each stored row, for the real-time index.
@@ -68,9 +66,7 @@ def insert_events(
     return [tuple(r) for r in session.execute(stmt, rows).all()]  # type: ignore[misc]
 
 
-def user_history(
-    session: Session, user_id: str, *, limit: int, before: datetime | None
-) -> Sequence[Event]:
+def user_history(session: Session, user_id: str, *, limit: int, before: datetime | None) -> Sequence[Event]:
     stmt = select(Event).where(Event.user_id == user_id)
     if before is not None:
         stmt = stmt.where(Event.ts < before)
@@ -120,9 +116,7 @@ def _epoch_sql(dialect: str) -> str:
     return "(julianday(ts) - 2440587.5) * 86400.0"
 
 
-_TYPE_CASE = (
-    "CASE type WHEN 'view' THEN 0 WHEN 'add_to_cart' THEN 1 WHEN 'purchase' THEN 2 ELSE 3 END"
-)
+_TYPE_CASE = "CASE type WHEN 'view' THEN 0 WHEN 'add_to_cart' THEN 1 WHEN 'purchase' THEN 2 ELSE 3 END"
 
 
 def read_event_arrays(connection: Connection, *, up_to_id: int | None = None) -> EventArrays:

@@ -20,8 +20,7 @@ def upsert_items(session: Session, items: Sequence[dict[str, Any]], now: datetim
         return 0
     ids = [it["item_id"] for it in items]
     existing = {
-        item.item_id: item
-        for item in session.scalars(select(Item).where(Item.item_id.in_(ids))).all()
+        item.item_id: item for item in session.scalars(select(Item).where(Item.item_id.in_(ids))).all()
     }
     for fields in items:
         item = existing.get(fields["item_id"])
@@ -50,9 +49,7 @@ def get_item(session: Session, item_id: str) -> Item | None:
     return None if item is None or item.deleted_at is not None else item
 
 
-def list_items(
-    session: Session, *, category: str | None, limit: int, after: str | None
-) -> list[Item]:
+def list_items(session: Session, *, category: str | None, limit: int, after: str | None) -> list[Item]:
     stmt = select(Item).where(Item.deleted_at.is_(None))
     if category is not None:
         stmt = stmt.join(ItemCategory, ItemCategory.item_id == Item.item_id).where(
@@ -74,9 +71,7 @@ def soft_delete(session: Session, item_id: str, now: datetime) -> bool:
 
 def changed_since(connection: Connection, since: datetime | None) -> list[Any]:
     """Items updated at or after `since` (all items when None), for the serving catalog index."""
-    stmt = select(
-        Item.item_id, Item.available, Item.deleted_at, Item.categories, Item.updated_at
-    )
+    stmt = select(Item.item_id, Item.available, Item.deleted_at, Item.categories, Item.updated_at)
     if since is not None:
         stmt = stmt.where(Item.updated_at >= since)
     return list(connection.execute(stmt).all())

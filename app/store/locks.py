@@ -22,9 +22,7 @@ def rebuild_lock(engine: Engine) -> Iterator[bool]:
     """Yield True while holding the lock, or False at once when another process holds it."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
-            got = bool(
-                connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY})
-            )
+            got = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}))
             connection.commit()
             try:
                 yield got

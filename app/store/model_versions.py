@@ -48,9 +48,7 @@ def save_version(session: Session, version: ModelVersion) -> int:
         .offset(KEEP_ARTIFACTS)
     ).all()
     if stale:
-        session.execute(
-            update(ModelVersion).where(ModelVersion.version.in_(stale)).values(artifact=None)
-        )
+        session.execute(update(ModelVersion).where(ModelVersion.version.in_(stale)).values(artifact=None))
     return version.version
 
 
@@ -92,9 +90,10 @@ def last_run(session: Session) -> RebuildRun | None:
 
 
 def count_succeeded(session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(RebuildRun).where(RebuildRun.status == "succeeded")
-    ) or 0
+    return (
+        session.scalar(select(func.count()).select_from(RebuildRun).where(RebuildRun.status == "succeeded"))
+        or 0
+    )
 
 
 def save_evaluation(

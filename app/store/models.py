@@ -102,9 +102,7 @@ class ItemCategory(Base):
 
     __tablename__ = "item_categories"
 
-    item_id: Mapped[str] = mapped_column(
-        ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True
-    )
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True)
     category: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
 
     __table_args__ = (Index("ix_item_categories_category_item_id", "category", "item_id"),)
@@ -123,9 +121,7 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        CheckConstraint(
-            "type IN ('view', 'add_to_cart', 'purchase', 'rating')", name="type_known"
-        ),
+        CheckConstraint("type IN ('view', 'add_to_cart', 'purchase', 'rating')", name="type_known"),
         Index("ix_events_user_id_ts", "user_id", "ts"),
         Index("ix_events_ts", "ts"),
     )

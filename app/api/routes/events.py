@@ -54,7 +54,10 @@ _BODY_SCHEMA = {
     dependencies=[WriteAccess],
     openapi_extra={"requestBody": _BODY_SCHEMA},
     summary="Record one event or a batch of up to 10,000",
-    responses={413: {"description": "Too many events or body too large"}, 422: {"description": "Invalid event"}},
+    responses={
+        413: {"description": "Too many events or body too large"},
+        422: {"description": "Invalid event"},
+    },
 )
 async def post_events(request: Request, runtime: RuntimeDep, session: SessionDep) -> Any:
     """Stores the events in one transaction: a batch with one invalid event is rejected whole,

@@ -30,8 +30,7 @@ async def readyz(runtime: RuntimeDep) -> Any:
     if current != head:
         return problem(
             503,
-            f"database schema is at {current or 'nothing'}, this version needs {head}: "
-            "run `shoprec migrate`",
+            f"database schema is at {current or 'nothing'}, this version needs {head}: run `shoprec migrate`",
         )
     return {"status": "ready", "schema": current, "model_version": runtime.model.version}
 

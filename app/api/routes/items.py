@@ -20,7 +20,9 @@ ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["
 MAX_BULK = 10_000
 
 
-@router.put("/{item_id}", response_model=ItemOut, dependencies=[WriteAccess], summary="Create or replace an item")
+@router.put(
+    "/{item_id}", response_model=ItemOut, dependencies=[WriteAccess], summary="Create or replace an item"
+)
 def put_item(item_id: ItemId, fields: ItemFields, runtime: RuntimeDep, session: SessionDep) -> Any:
     items = catalog.upsert_items(session, [{"item_id": item_id, **fields.model_dump()}])
     session.commit()
@@ -60,7 +62,9 @@ def list_items(
     session: SessionDep,
     category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=4 * MAX_ID_LENGTH, description="From `next_cursor`.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=4 * MAX_ID_LENGTH, description="From `next_cursor`.")
+    ] = None,
 ) -> Any:
     after = _decode_cursor(cursor) if cursor else None
     rows = item_store.list_items(session, category=category, limit=limit + 1, after=after)

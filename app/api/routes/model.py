@@ -19,10 +19,14 @@ def get_model(runtime: RuntimeDep, background: BackgroundDep, session: SessionDe
     return model_status.describe(runtime, session, building_here=background.building)
 
 
-@router.post("/rebuild", status_code=202, response_model=RebuildAccepted, summary="Rebuild now, in the background")
+@router.post(
+    "/rebuild", status_code=202, response_model=RebuildAccepted, summary="Rebuild now, in the background"
+)
 async def post_rebuild(
     background: BackgroundDep,
-    tune: Annotated[bool, Query(description="Also evaluate the candidate models and serve the best.")] = False,
+    tune: Annotated[
+        bool, Query(description="Also evaluate the candidate models and serve the best.")
+    ] = False,
 ) -> Any:
     return RebuildAccepted(status=background.request_rebuild(tune=tune))  # type: ignore[arg-type]
 

@@ -19,13 +19,17 @@ router = APIRouter(prefix="/users", tags=["users"])
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["u-1001"])]
 
 
-@router.put("/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="Create or update a user")
+@router.put(
+    "/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="Create or update a user"
+)
 def put_user(user_id: UserId, body: UserIn, session: SessionDep) -> Any:
     catalog.put_user(session, user_id, body.attributes)
     return catalog.user_with_counts(session, user_id)
 
 
-@router.get("/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="A user and event counts")
+@router.get(
+    "/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="A user and event counts"
+)
 def get_user(user_id: UserId, session: SessionDep) -> Any:
     user = catalog.user_with_counts(session, user_id)
     if user is None:

@@ -23,9 +23,7 @@ EVENT_EXAMPLE = {
 
 
 class EventIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]}
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]})
 
     event_id: ExternalId | None = Field(
         default=None, description="Client id for idempotency: a repeated one is stored once."

@@ -40,8 +40,10 @@ def put_item(item_id: ItemId, fields: ItemFields, runtime: RuntimeDep, session: 
 def post_items(
     runtime: RuntimeDep,
     session: SessionDep,
-    items: Annotated[list[ItemIn], Body(max_length=MAX_BULK)],
+    items: Annotated[list[ItemIn], Body(json_schema_extra={"maxItems": MAX_BULK})],
 ) -> Any:
+    if len(items) > MAX_BULK:  # checked here, not by the schema: too many is a 413, as documented
+        raise HTTPException(413, f"at most {MAX_BULK} items per request, got {len(items)}")
     unique = {it.item_id: it.model_dump() for it in items}  # the last version of an id wins
     stored = catalog.upsert_items(session, list(unique.values()))
     session.commit()

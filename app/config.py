@@ -53,13 +53,12 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(
         default=0.5, gt=0, description="How often a server picks up others' writes and models."
     )
-    weight_view: float = Field(default=1.0, ge=0)
-    weight_add_to_cart: float = Field(default=4.0, ge=0)
-    weight_purchase: float = Field(default=8.0, ge=0)
-    half_life_days: float | None = Field(default=None, gt=0)
+    weight_view: float | None = Field(default=None, ge=0, description="Default: the model's (1).")
+    weight_add_to_cart: float | None = Field(default=None, ge=0, description="Default: the model's (3).")
+    weight_purchase: float | None = Field(default=None, ge=0, description="Default: the model's (5).")
+    half_life_days: float | None = Field(default=None, gt=0, description="Time decay; default: none.")
     tune_every: int = Field(default=0, ge=0, description="Tune every N rebuilds; 0 = off.")
     tune_budget_seconds: float = Field(default=120, gt=0)
-    seed: int = 42
 
     # HTTP
     api_write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -47,15 +47,14 @@ class RebuildResult:
 
 def confidence_config(settings: Settings) -> ConfidenceConfig:
     """The matrix formula's weights: the recommender's defaults, overridden by the settings."""
-    overrides: dict[str, Any] = {"rating_max": settings.rating_max}
+    # Ratings above the middle of the scale are positive evidence, whatever the scale.
+    overrides: dict[str, Any] = {"rating_max": settings.rating_max, "rating_neutral": settings.rating_max / 2}
     for name in ("view", "add_to_cart", "purchase"):
         value = getattr(settings, f"weight_{name}")
         if value is not None:
             overrides[name] = value
     if settings.half_life_days is not None:
         overrides["half_life_days"] = settings.half_life_days
-    if overrides["rating_max"] <= ConfidenceConfig.rating_neutral:
-        overrides["rating_neutral"] = overrides["rating_max"] / 2
     return ConfidenceConfig(**overrides)
 
 

@@ -40,7 +40,8 @@ def synthetic_events(rng: np.random.Generator) -> dict[str, np.ndarray]:
     w = item_weight[order]
     cluster_sorted = item_cluster[order]
     totals = np.bincount(cluster_sorted, weights=w, minlength=N_CLUSTERS)
-    cdf = cluster_sorted + (np.cumsum(w) - np.cumsum(totals)[cluster_sorted] + totals[cluster_sorted]) / totals[cluster_sorted]
+    t = totals[cluster_sorted]
+    cdf = cluster_sorted + (np.cumsum(w) - np.cumsum(totals)[cluster_sorted] + t) / t
     global_cdf = np.cumsum(item_weight) / item_weight.sum()
 
     user_weight = rng.pareto(1.5, N_USERS) + 1.0

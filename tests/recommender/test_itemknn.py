@@ -1,0 +1,39 @@
+"""ItemKNN similarities by hand, neighbour pruning, similar items and explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from app.recommender.itemknn import ItemKNN, explain
+
+
+def test_similarity_by_hand_with_shrinkage():
+    # Items 0 and 1 co-occur for one user; |x0| = sqrt(2), |x1| = 1; shrinkage 1.
+    X = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1]], np.float32))
+    S = ItemKNN(k=10, shrinkage=1.0).fit(X).neighbours.toarray()
+    assert S[0, 1] == pytest.approx(1 / (np.sqrt(2) + 1), rel=1e-6)
+    assert S[1, 2] == 0 and np.all(np.diag(S) == 0)
+    np.testing.assert_allclose(S, S.T)
+
+
+def test_only_k_best_neighbours_are_kept():
+    rng = np.random.default_rng(3)
+    X = sp.random(200, 40, density=0.2, format="csr", dtype=np.float32, random_state=rng)
+    full = ItemKNN(k=39, shrinkage=0.0).fit(X).neighbours.toarray()
+    pruned = ItemKNN(k=3, shrinkage=0.0).fit(X).neighbours.toarray()
+    for i in range(40):
+        best = np.argsort(-full[i], kind="stable")[:3]
+        assert sorted(np.flatnonzero(pruned[i])) == sorted(best[full[i, best] > 0])
+
+
+def test_similar_items_and_explain(checkerboard):
+    model = ItemKNN(k=5, shrinkage=0.0).fit(checkerboard)
+    idx, sims = model.similar_items(np.array([0, 4]), 3)
+    assert idx[0].tolist() == [1, 2, -1] and idx[1].tolist() == [3, 5, -1]
+    assert np.isneginf(sims[:, 2]).all()
+    # User 0 has items 1 (weight 1) and 2 (weight 3): item 0 is explained by item 2; item 4 by
+    # nothing, since no item of user 0 neighbours it.
+    row = sp.csr_matrix(np.array([[0, 1, 3, 0, 0, 0]], np.float32))
+    assert explain(row, np.array([0, 4, -1]), model.neighbours).tolist() == [2, -1, -1]

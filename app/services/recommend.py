@@ -53,6 +53,9 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
     recent_idx = {model.item_index[i]: w for i, w in recent.items() if i in model.item_index}
 
     skip: set[str] = set(recent) if q.exclude_seen else set()
+    if q.exclude_seen and u is not None:
+        # The cached list already leaves these out; the popularity top-up must too.
+        skip.update(_item_ids_of(model, model.seen[u].indices))
     if recent_idx or (u is not None and not q.exclude_seen):
         strategy = "realtime" if recent else "personalized"
         candidates = _realtime_candidates(model, u, recent_idx, exclude_seen=q.exclude_seen)
@@ -86,6 +89,11 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
 
 def _lazy(make: Callable[[], Iterator[tuple[int, float, int]]]) -> Iterator[tuple[int, float, int]]:
     yield from make()
+
+
+def _item_ids_of(model: ServingModel, indices: np.ndarray) -> list[str]:
+    ids = model.item_ids
+    return [ids[i] for i in indices.tolist()]
 
 
 def _cached_candidates(model: ServingModel, u: int) -> Iterator[tuple[int, float, int]]:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api.errors import install_error_handlers
+from app.api.errors import COMMON_RESPONSES, install_error_handlers
 from app.api.middleware import LimitsMiddleware
 from app.api.routes import events, health, items, model, recommendations, users
 from app.config import Settings
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=COMMON_RESPONSES,
     )
     install_error_handlers(app)
     for router in (

@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,6 +19,31 @@ log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details; validation errors also list each bad field in `errors`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ProblemDetails, "description": description, "content": {PROBLEM: {}}}
+
+
+# Documented on every operation: what any endpoint may answer besides its own success codes.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _doc("Missing or unknown API key"),
+    403: _doc("The API key's scope does not allow this"),
+    404: _doc("Not found"),
+    413: _doc("Body or batch too large"),
+    422: _doc("Invalid request: `errors` names each bad field"),
+    503: _doc("The database is unavailable or the request timed out; retry later"),
+}
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> Response:

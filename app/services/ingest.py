@@ -53,3 +53,7 @@ def store_events(session: Session, events: Sequence[EventIn]) -> IngestResult:
 def publish(runtime: Runtime, result: IngestResult) -> None:
     """After commit: make the events count for this shopper's next answer at once."""
     runtime.record_events(result.rows)
+    catalog = runtime.catalog
+    for row in result.rows:
+        if row[2] not in catalog.categories:  # created on the fly by this batch
+            catalog.apply(row[2], available=True, deleted=False, categories=())

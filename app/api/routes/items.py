@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from app.api.deps import ReadAccess, RuntimeDep, SessionDep, WriteAccess
-from app.api.schemas.common import MAX_ID_LENGTH
+from app.api.schemas.common import MAX_ID_LENGTH, ItemIdPath
 from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted
 from app.api.schemas.recommendations import SimilarItems
 from app.services import catalog, recommend
@@ -16,14 +16,13 @@ from app.store import items as item_store
 
 router = APIRouter(prefix="/items", tags=["items"])
 
-ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["sku-42"])]
 MAX_BULK = 10_000
 
 
 @router.put(
     "/{item_id}", response_model=ItemOut, dependencies=[WriteAccess], summary="Create or replace an item"
 )
-def put_item(item_id: ItemId, fields: ItemFields, runtime: RuntimeDep, session: SessionDep) -> Any:
+def put_item(item_id: ItemIdPath, fields: ItemFields, runtime: RuntimeDep, session: SessionDep) -> Any:
     items = catalog.upsert_items(session, [{"item_id": item_id, **fields.model_dump()}])
     session.commit()
     catalog.publish_items(runtime, items)
@@ -52,7 +51,7 @@ def post_items(
 
 
 @router.get("/{item_id}", response_model=ItemOut, dependencies=[ReadAccess], summary="One item")
-def get_item(item_id: ItemId, session: SessionDep) -> Any:
+def get_item(item_id: ItemIdPath, session: SessionDep) -> Any:
     item = item_store.get_item(session, item_id)
     if item is None:
         raise HTTPException(404, f"item {item_id!r} not found")
@@ -75,7 +74,7 @@ def list_items(
 
 
 @router.delete("/{item_id}", status_code=204, dependencies=[WriteAccess], summary="Delete an item")
-def delete_item(item_id: ItemId, runtime: RuntimeDep, session: SessionDep) -> Response:
+def delete_item(item_id: ItemIdPath, runtime: RuntimeDep, session: SessionDep) -> Response:
     """From this moment the item is never recommended; its past events stay in the history."""
     if not catalog.delete_item(session, item_id):
         raise HTTPException(404, f"item {item_id!r} not found")
@@ -92,7 +91,7 @@ def delete_item(item_id: ItemId, runtime: RuntimeDep, session: SessionDep) -> Re
     summary="Items similar to this one",
 )
 def similar_items(
-    item_id: ItemId, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    item_id: ItemIdPath, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> Any:
     """From the item-item neighbours of the model; an item nobody has touched yet gets
     popular items of its categories. Unavailable items are left out."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from app.api.deps import ReadAccess, RuntimeDep
-from app.api.schemas.common import MAX_ID_LENGTH
+from app.api.schemas.common import MAX_ID_LENGTH, UserIdPath
 from app.api.schemas.recommendations import PopularItems, Recommendations
 from app.services import recommend
 
@@ -29,7 +29,7 @@ def _json(body: dict[str, Any]) -> Response:
 )
 async def user_recommendations(
     runtime: RuntimeDep,
-    user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["u-1001"])],
+    user_id: UserIdPath,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
     category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,

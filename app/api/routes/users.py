@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from app.api.deps import RuntimeDep, SessionDep, WriteAccess
-from app.api.schemas.common import MAX_ID_LENGTH
+from app.api.schemas.common import UserIdPath
 from app.api.schemas.events import EventOut
 from app.api.schemas.users import UserIn, UserOut
 from app.services import catalog, privacy
@@ -16,13 +16,11 @@ from app.store import events as event_store
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["u-1001"])]
-
 
 @router.put(
     "/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="Create or update a user"
 )
-def put_user(user_id: UserId, body: UserIn, session: SessionDep) -> Any:
+def put_user(user_id: UserIdPath, body: UserIn, session: SessionDep) -> Any:
     catalog.put_user(session, user_id, body.attributes)
     return catalog.user_with_counts(session, user_id)
 
@@ -30,7 +28,7 @@ def put_user(user_id: UserId, body: UserIn, session: SessionDep) -> Any:
 @router.get(
     "/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="A user and event counts"
 )
-def get_user(user_id: UserId, session: SessionDep) -> Any:
+def get_user(user_id: UserIdPath, session: SessionDep) -> Any:
     user = catalog.user_with_counts(session, user_id)
     if user is None:
         raise HTTPException(404, f"user {user_id!r} not found")
@@ -38,7 +36,7 @@ def get_user(user_id: UserId, session: SessionDep) -> Any:
 
 
 @router.delete("/{user_id}", status_code=204, dependencies=[WriteAccess], summary="Erase a user")
-def delete_user(user_id: UserId, runtime: RuntimeDep, session: SessionDep) -> Response:
+def delete_user(user_id: UserIdPath, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Erases the user, all their events and their cached recommendations, and starts a rebuild
     so that nothing of their history shapes what others are served."""
     if not catalog.erase_user(session, user_id):
@@ -56,7 +54,7 @@ def delete_user(user_id: UserId, runtime: RuntimeDep, session: SessionDep) -> Re
     summary="A user's history, newest first",
 )
 def user_events(
-    user_id: UserId,
+    user_id: UserIdPath,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[datetime | None, Query(description="Only events strictly older (RFC 3339).")] = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import AfterValidator, Field, StringConstraints
 
 MAX_ID_LENGTH = 128
@@ -11,14 +12,11 @@ MAX_ATTRIBUTE_DEPTH = 5
 MAX_ATTRIBUTES_BYTES = 16_384
 
 # 1-128 printable characters: no control characters (C0, DEL, C1), no surrounding blanks.
-ExternalId = Annotated[
-    str,
-    StringConstraints(
-        min_length=1,
-        max_length=MAX_ID_LENGTH,
-        pattern=r"^[^\x00-\x20\x7f-\x9f\u2028\u2029](?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x20\x7f-\x9f\u2028\u2029])?$",
-    ),
-]
+ID_PATTERN = (
+    r"^[^\x00-\x20\x7f-\x9f\u2028\u2029]"
+    r"(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x20\x7f-\x9f\u2028\u2029])?$"
+)
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -41,6 +39,14 @@ Attributes = Annotated[
     dict[str, Any],
     AfterValidator(_bounded_attributes),
     Field(description="Free-form JSON object (at most 5 levels deep, 16 KB)."),
+]
+
+# Path parameters obey the same rule as ids in bodies.
+UserIdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["u-1001"])
+]
+ItemIdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["sku-42"])
 ]
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True)]

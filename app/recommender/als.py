@@ -1,8 +1,9 @@
 """Implicit-feedback matrix factorisation by alternating least squares (Hu, Koren, Volinsky 2008).
 
 Training is delegated to ``implicit.cpu.als.AlternatingLeastSquares`` (conjugate-gradient
-solver, multithreaded in C++); a numpy CG ALS was measured 5-10x slower on 2 cores (see the
-README of benchmarks/). With implicit's convention ``C[u, i] = alpha * X[u, i]`` and
+solver, multithreaded native code). A numpy CG ALS was not built: numpy cannot run the
+per-user CG steps without a Python loop over users or padded batches, and implicit already
+fits the benchmark in seconds (benchmarks/rebuild_models.py). With implicit's convention ``C[u, i] = alpha * X[u, i]`` and
 ``p[u, i] = 1`` where ``X[u, i] > 0``, the user factor of a row solves
 
     (Y^T Y + Y^T (C_u - I) Y + regularization I) x_u = Y^T C_u p_u

@@ -4,9 +4,9 @@ A state is a flat ``dict[str, np.ndarray]``; nested things use dotted key prefix
 (``"neighbours.data"``, ``"0.item_factors"``). Sparse matrices and string lists have helpers
 so every model stores them the same way.
 
-``dumps`` uses uncompressed ``np.savez``: on a 20,000-item ItemKNN state (2M neighbours)
-compression saved about a third of the bytes but cost roughly 10x the time to write, and
-models are rewritten on every rebuild while disk is cheap.
+``dumps`` uses uncompressed ``np.savez``. Measured on the benchmark's ItemKNN state (50k users,
+20k items, 2M neighbours): savez 21.7 MB in 0.04 s (load 0.04 s); savez_compressed 14.8 MB in
+6.8 s (load 0.5 s). Models are rewritten on every rebuild, so speed wins over a third of disk.
 """
 
 from __future__ import annotations

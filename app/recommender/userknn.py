@@ -22,11 +22,11 @@ from app.recommender.base import (
     as_interactions,
     finite_scores,
 )
-from app.recommender.itemknn import top_k_per_row
+from app.recommender.itemknn import sparse_top_k_per_row
 from app.recommender.persist import pack_csr, unpack_csr
 
-# Dense (block, n_users) similarity slabs stay under this many bytes.
-SIMILARITY_BLOCK_BYTES = 64 * 1024 * 1024
+# Users scored per block (bounds the block's sparse similarity entries).
+SIMILARITY_BLOCK_USERS = 512
 
 
 def row_normalize(A: sp.csr_matrix) -> sp.csr_matrix:
@@ -61,14 +61,23 @@ class UserKNN(Recommender):
         if b == 0 or self.n_users == 0 or self.n_items == 0:
             return out
         rows_norm = row_normalize(rows)
-        block = max(1, SIMILARITY_BLOCK_BYTES // (4 * self.n_users))
+        block = SIMILARITY_BLOCK_USERS
         for start in range(0, b, block):
             stop = min(start + block, b)
-            S = (rows_norm[start:stop] @ self._A_norm_T).toarray()
+            # Kept sparse: a dense (block, n_users) slab full of equal zeros makes
+            # argpartition crawl; the packed-key sort of ItemKNN does not care.
+            S = (rows_norm[start:stop] @ self._A_norm_T).tocsr()
+            S.sort_indices()
+            r = np.repeat(np.arange(stop - start), np.diff(S.indptr))
+            v_idx, s = S.indices, S.data.astype(np.float32)
+            valid = s > 0
             if self_index is not None:
-                S[np.arange(stop - start), self_index[start:stop]] = 0.0
-            r, v_idx, s = top_k_per_row(S, self.params["k"])
-            S_k = sp.csr_matrix((s, (r, v_idx)), shape=(stop - start, self.n_users))
+                valid &= v_idx != self_index[start:stop][r]
+            r, v_idx, s = r[valid], v_idx[valid], s[valid]
+            keep = sparse_top_k_per_row(r, v_idx, s, self.n_users, self.params["k"])
+            S_k = sp.csr_matrix(
+                (s[keep], (r[keep], v_idx[keep])), shape=(stop - start, self.n_users)
+            )
             out[start:stop] = (S_k @ self.X).toarray()
         return finite_scores(out)
 

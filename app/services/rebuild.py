@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from app.api.schemas.items import item_text
 from app.config import Settings
+from app.recommender.content import TfidfVectorizer
 from app.recommender.explain import explain_all
 from app.recommender.itemknn import ItemKNN
 from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matrix
@@ -133,7 +134,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     )
     timer.lap("matrix")
 
-    model = make_model(algorithm, params, item_features=_item_texts(catalog, items))
+    texts = _item_texts(catalog, items)
+    model = make_model(algorithm, params, item_features=texts)
     model.fit(X)
     timer.lap("fit")
     if isinstance(model, ItemKNN):
@@ -153,6 +155,9 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     popular = popular[popularity[popular] > 0]
     top = float(popularity[popular[0]]) if len(popular) else 1.0
     cat_names, cat_indptr, cat_items = _category_popularity(catalog, items, popular)
+    content = TfidfVectorizer()
+    content_features = content.fit_transform(texts)
+    timer.lap("content")
     snapshot = ServingModel(
         meta=ModelMeta(),
         user_ids=users.ids,
@@ -167,6 +172,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         category_names=cat_names,
         category_indptr=cat_indptr,
         category_items=cat_items,
+        content=content,
+        content_features=content_features,
     )
     blob = snapshot.to_bytes()
     timer.lap("serialize")

@@ -219,8 +219,12 @@ def popular(runtime: Runtime, *, limit: int, category: str | None) -> dict[str, 
     }
 
 
-def similar(runtime: Runtime, item_id: str, *, limit: int) -> dict[str, Any] | None:
-    """Items like `item_id` from its item-item neighbours; None when the item is unknown."""
+def similar(
+    runtime: Runtime, item_id: str, *, limit: int, load_text: Callable[[], str | None]
+) -> dict[str, Any] | None:
+    """Items like `item_id`: its item-item neighbours; for an item nobody has touched yet, its
+    nearest items by text (TF-IDF); then popular items of its categories. None when unknown.
+    `load_text` fetches the item's text from the catalog, only when needed."""
     model = runtime.model
     catalog = runtime.catalog
     if not catalog.exists(item_id) and item_id not in model.item_index:
@@ -231,23 +235,19 @@ def similar(runtime: Runtime, item_id: str, *, limit: int) -> dict[str, Any] | N
     i = model.item_index.get(item_id)
     if i is not None:
         row = model.neighbours[i]
-        order = np.argsort(-row.data, kind="stable")
-        for j, s in zip(row.indices[order].tolist(), row.data[order].tolist(), strict=True):
-            other = model.item_ids[j]
-            if other in skip or not catalog.servable(other, None):
-                continue
-            skip.add(other)
-            picked.add(other, s)
-            if len(picked.item_ids) >= limit:
-                break
+        _take(model, catalog, picked, skip, row.indices, row.data, limit)
         if picked.item_ids:
             strategy = "collaborative"
+    if not picked.item_ids:
+        sims = _content_similarities(model, i, load_text)
+        if sims is not None:
+            _take(model, catalog, picked, skip, np.arange(len(sims)), sims, limit)
+            if picked.item_ids:
+                strategy = "content"
     if len(picked.item_ids) < limit:
-        cats = sorted(catalog.categories.get(item_id, ()))
-        for cat in cats:
-            _top_up(model, catalog, picked, skip, cat, limit)
-        if len(picked.item_ids) < limit:
-            _top_up(model, catalog, picked, skip, None, limit)
+        for category in sorted(catalog.categories.get(item_id, ())):
+            _top_up(model, catalog, picked, skip, category, limit)
+        _top_up(model, catalog, picked, skip, None, limit)
     return {
         "item_id": item_id,
         "items": [
@@ -256,3 +256,48 @@ def similar(runtime: Runtime, item_id: str, *, limit: int) -> dict[str, Any] | N
         "strategy": strategy,
         "model_version": model.version,
     }
+
+
+def _take(
+    model: ServingModel,
+    catalog: CatalogIndex,
+    picked: Picked,
+    skip: set[str],
+    items: np.ndarray,
+    scores: np.ndarray,
+    limit: int,
+) -> None:
+    """Add the best-scoring servable items (score > 0) until `limit`."""
+    positive = scores > 0
+    items, scores = items[positive], scores[positive]
+    order = np.argsort(-scores, kind="stable")
+    for j, score in zip(items[order].tolist(), scores[order].tolist(), strict=True):
+        other = model.item_ids[j]
+        if other in skip or not catalog.servable(other, None):
+            continue
+        skip.add(other)
+        picked.add(other, score)
+        if len(picked.item_ids) >= limit:
+            return
+
+
+def _content_similarities(
+    model: ServingModel, i: int | None, load_text: Callable[[], str | None]
+) -> np.ndarray | None:
+    """Cosine of the item's TF-IDF row with every model item's; None without usable text."""
+    F = model.content_features
+    if F.shape[0] == 0 or F.shape[1] == 0:
+        return None
+    if i is not None and F[i].nnz:
+        f = F[i]
+    else:
+        text = load_text()
+        if not text:
+            return None
+        f = model.content.transform([text])
+        if f.nnz == 0:
+            return None
+    sims = np.asarray((F @ f.T).todense()).ravel()
+    if i is not None:
+        sims[i] = 0
+    return sims

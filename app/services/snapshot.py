@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from app.recommender.persist import dumps, loads, pack_csr, pack_strings, unpack_csr, unpack_strings
+from app.recommender.content import TfidfVectorizer
+from app.recommender.persist import (
+    dumps,
+    loads,
+    pack_csr,
+    pack_strings,
+    strip_prefix,
+    unpack_csr,
+    unpack_strings,
+    with_prefix,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,10 @@ class ServingModel:
     category_names: list[str]
     category_indptr: np.ndarray  # int64 (n_categories + 1,): slices of category_items
     category_items: np.ndarray  # int32 item indices, most popular first within each category
+    content: TfidfVectorizer = field(default_factory=TfidfVectorizer)  # fitted on the items' texts
+    content_features: sp.csr_matrix = field(
+        default_factory=lambda: sp.csr_matrix((0, 0), dtype=np.float32)
+    )  # (n_items, n_terms) TF-IDF rows, L2-normalised
     user_index: dict[str, int] = field(init=False, repr=False)
     item_index: dict[str, int] = field(init=False, repr=False)
     category_index: dict[str, int] = field(init=False, repr=False)
@@ -107,6 +121,8 @@ class ServingModel:
             "category_indptr": self.category_indptr,
             "category_items": self.category_items,
         }
+        state.update(with_prefix("content", self.content.get_state()))
+        state.update(pack_csr("content_features", self.content_features))
         state.update(pack_csr("seen", self.seen))
         state.update(pack_csr("neighbours", self.neighbours))
         return dumps(state)
@@ -128,4 +144,6 @@ class ServingModel:
             category_names=unpack_strings(s["category_names"]),
             category_indptr=s["category_indptr"],
             category_items=s["category_items"],
+            content=TfidfVectorizer.from_state(strip_prefix("content", s)),
+            content_features=unpack_csr("content_features", s),
         )

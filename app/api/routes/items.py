@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from app.api.deps import ReadAccess, RuntimeDep, SessionDep, WriteAccess
 from app.api.schemas.common import MAX_ID_LENGTH, ItemIdPath
-from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted
+from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted, item_text
 from app.api.schemas.recommendations import SimilarItems
 from app.services import catalog, recommend
 from app.store import items as item_store
@@ -89,13 +89,23 @@ def delete_item(item_id: ItemIdPath, runtime: RuntimeDep, session: SessionDep) -
     dependencies=[ReadAccess],
     tags=["recommendations"],
     summary="Items similar to this one",
+    response_model_exclude_none=True,
 )
 def similar_items(
-    item_id: ItemIdPath, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    item_id: ItemIdPath,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Any:
-    """From the item-item neighbours of the model; an item nobody has touched yet gets
-    popular items of its categories. Unavailable items are left out."""
-    answer = recommend.similar(runtime, item_id, limit=limit)
+    """From the item-item neighbours of the model (`strategy: collaborative`); an item nobody has
+    touched yet gets its nearest items by title, description, categories and tags
+    (`strategy: content`), then popular items of its categories. Unavailable items are left out."""
+
+    def load_text() -> str | None:
+        item = item_store.get_item(session, item_id)
+        return None if item is None else item_text(item.__dict__)
+
+    answer = recommend.similar(runtime, item_id, limit=limit, load_text=load_text)
     if answer is None:
         raise HTTPException(404, f"item {item_id!r} not found")
     return answer

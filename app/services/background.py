@@ -21,8 +21,13 @@ from app.config import Settings
 from app.services.rebuild import RebuildResult, run_rebuild
 from app.services.runtime import Runtime
 from app.store import events as event_store
+from app.store import model_versions as versions
+from app.store.locks import rebuild_lock
+from app.store.models import utcnow
 
 log = logging.getLogger(__name__)
+
+DEAD_RUN_LOCK_ATTEMPTS = 30  # x 0.1 s
 
 
 def _rebuild_in_child(settings: Settings, tune: bool) -> RebuildResult:
@@ -116,7 +121,26 @@ class Background:
         except BrokenProcessPool:
             # The child died (killed, out of memory): the next rebuild gets a fresh one.
             self._pool = None
-            raise RuntimeError("the rebuild process died before finishing") from None
+            error = "the rebuild process died before finishing"
+            await asyncio.to_thread(self._record_dead_run, tune, error)
+            raise RuntimeError(error) from None
+
+    def _record_dead_run(self, tune: bool, error: str) -> None:
+        """Fail the dead child's run in `rebuild_runs`, or `GET /model` says 'building' until the
+        next rebuild. Under the rebuild lock, which the child's death releases (PostgreSQL notices
+        the closed connection within moments, hence a few attempts)."""
+        for _ in range(DEAD_RUN_LOCK_ATTEMPTS):
+            try:
+                with rebuild_lock(self.runtime.engine) as acquired:
+                    if acquired:
+                        with self.runtime.sessions.begin() as session:
+                            versions.record_dead_run(session, tune=tune, now=utcnow(), error=error)
+                        return
+            except SQLAlchemyError as exc:
+                log.warning("could not record the dead rebuild: %s", exc.__class__.__name__)
+                return
+            time.sleep(0.1)
+        # Another process is rebuilding now; its start_run marks the dead run as interrupted.
 
     # --- polling -----------------------------------------------------------------------------
 
@@ -127,7 +151,7 @@ class Background:
             try:
                 await asyncio.to_thread(self._poll_once)
                 failures = 0
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, KeyError, ValueError, OSError) as exc:
                 failures += 1
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning(

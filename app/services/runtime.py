@@ -138,3 +138,5 @@ class Runtime:
             self.events_seen_until = self.model.meta.last_event_id
         except SQLAlchemyError as exc:
             log.warning("starting without a model: the store is not ready (%s)", exc.__class__.__name__)
+        except (KeyError, ValueError, OSError) as exc:  # an unreadable artifact must not stop the server
+            log.error("starting without a model: the stored model could not be loaded (%r)", exc)

@@ -144,6 +144,12 @@ class ServingModel:
             category_names=unpack_strings(s["category_names"]),
             category_indptr=s["category_indptr"],
             category_items=s["category_items"],
-            content=TfidfVectorizer.from_state(strip_prefix("content", s)),
-            content_features=unpack_csr("content_features", s),
+            # Versions stored before content features existed have none: similar items then
+            # fall back to popular items of the category for items without neighbours.
+            content=TfidfVectorizer.from_state(strip_prefix("content", s))
+            if "content.terms" in s
+            else TfidfVectorizer(),
+            content_features=unpack_csr("content_features", s)
+            if "content_features.data" in s
+            else sp.csr_matrix((0, 0), dtype=np.float32),
         )

@@ -3,7 +3,8 @@
 Training is delegated to ``implicit.cpu.als.AlternatingLeastSquares`` (conjugate-gradient
 solver, multithreaded native code). A numpy CG ALS was not built: numpy cannot run the
 per-user CG steps without a Python loop over users or padded batches, and implicit already
-fits the benchmark in seconds (benchmarks/rebuild_models.py). With implicit's convention ``C[u, i] = alpha * X[u, i]`` and
+fits the benchmark in seconds (benchmarks/rebuild_models.py).
+With implicit's convention ``C[u, i] = alpha * X[u, i]`` and
 ``p[u, i] = 1`` where ``X[u, i] > 0``, the user factor of a row solves
 
     (Y^T Y + Y^T (C_u - I) Y + regularization I) x_u = Y^T C_u p_u

@@ -3,8 +3,9 @@
     P = (X^T X + l2 I)^-1,   B = I - P diag(1 / diag(P)),   scores(row) = row B
 
 B is a dense (n_items, n_items) float32 matrix, so memory grows with n_items^2 and time with
-n_items^3: the model refuses catalogues larger than ``max_items`` (measured on 2 cores:
-10,000 items ~ 12 s / 0.8 GB; 20,000 items ~ 80 s / 3.2 GB, over the rebuild budget).
+n_items^3: the model refuses catalogues larger than ``max_items``. Measured on 2 idle cores:
+5,000 items 0.9 s; by the n^3 / n^2 laws 12,000 items is ~15 s and 0.6 GB per float32 copy
+of B, while 20,000 items (~60 s, 1.6 GB per copy) would break the 60 s / 2 GB rebuild budget.
 """
 
 from __future__ import annotations

@@ -29,22 +29,6 @@ def column_norms(X: sp.csr_matrix) -> np.ndarray:
     return np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel()).astype(np.float32)
 
 
-def top_k_per_row(S_block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, values) of the ``k`` largest positive entries of each row of a dense block."""
-    n_rows, n_cols = S_block.shape
-    if k <= 0 or n_cols == 0 or n_rows == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float32)
-    if k < n_cols:
-        cols = np.argpartition(S_block, n_cols - k, axis=1)[:, n_cols - k:]
-    else:
-        cols = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
-    values = np.take_along_axis(S_block, cols, axis=1)
-    rows = np.broadcast_to(np.arange(n_rows)[:, None], cols.shape)
-    keep = values > 0
-    return rows[keep], cols[keep], values[keep]
-
-
 def sparse_top_k_per_row(
     rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_cols: int, k: int
 ) -> np.ndarray:

@@ -12,26 +12,30 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
-from app.services.rebuild import RebuildResult, run_rebuild
+from app.services.rebuild import RebuildResult, mark_interrupted, run_rebuild
 from app.services.runtime import Runtime
 from app.store import events as event_store
-from app.store import model_versions as versions
-from app.store.locks import rebuild_lock
-from app.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 DEAD_RUN_LOCK_ATTEMPTS = 30  # x 0.1 s
 
 
-def _rebuild_in_child(settings: Settings, tune: bool) -> RebuildResult:
-    return run_rebuild(settings, tune=tune)
+def _child_main(settings: Settings, tune: bool, conn: Connection) -> None:
+    """Entry point of the rebuild process: the result (or the error) goes back through a pipe."""
+    logging.basicConfig(level=settings.log_level.upper())
+    try:
+        conn.send(("ok", run_rebuild(settings, tune=tune)))
+    except BaseException as exc:  # reported to the parent, which keeps serving
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
 
 
 class Background:
@@ -42,7 +46,7 @@ class Background:
         self._wake = asyncio.Event()
         self._tune_requested = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._pool: Executor | None = None
+        self._child: BaseProcess | None = None
         self._rebuilds_done = 0
         self._last_build_check = time.monotonic()
 
@@ -55,11 +59,14 @@ class Background:
         ]
 
     async def stop(self) -> None:
+        child = self._child
+        if child is not None and child.is_alive():
+            # The rebuild lock dies with the child; the next rebuild marks its run interrupted.
+            child.terminate()
+            await asyncio.to_thread(child.join, 5)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- rebuilds ----------------------------------------------------------------------------
 
@@ -113,34 +120,30 @@ class Background:
     async def _run(self, tune: bool) -> RebuildResult:
         if self.settings.rebuild_worker == "thread":
             return await asyncio.to_thread(run_rebuild, self.settings, engine=self.runtime.engine, tune=tune)
-        loop = asyncio.get_running_loop()
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            return await loop.run_in_executor(self._pool, _rebuild_in_child, self.settings, tune)
-        except BrokenProcessPool:
-            # The child died (killed, out of memory): the next rebuild gets a fresh one.
-            self._pool = None
-            error = "the rebuild process died before finishing"
-            await asyncio.to_thread(self._record_dead_run, tune, error)
-            raise RuntimeError(error) from None
+        return await self._run_in_child(tune)
 
-    def _record_dead_run(self, tune: bool, error: str) -> None:
-        """Fail the dead child's run in `rebuild_runs`, or `GET /model` says 'building' until the
-        next rebuild. Under the rebuild lock, which the child's death releases (PostgreSQL notices
-        the closed connection within moments, hence a few attempts)."""
-        for _ in range(DEAD_RUN_LOCK_ATTEMPTS):
-            try:
-                with rebuild_lock(self.runtime.engine) as acquired:
-                    if acquired:
-                        with self.runtime.sessions.begin() as session:
-                            versions.record_dead_run(session, tune=tune, now=utcnow(), error=error)
-                        return
-            except SQLAlchemyError as exc:
-                log.warning("could not record the dead rebuild: %s", exc.__class__.__name__)
-                return
-            time.sleep(0.1)
-        # Another process is rebuilding now; its start_run marks the dead run as interrupted.
+    async def _run_in_child(self, tune: bool) -> RebuildResult:
+        ctx = multiprocessing.get_context("spawn")
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_child_main, args=(self.settings, tune, sender), daemon=True)
+        child.start()
+        sender.close()
+        self._child = child
+        try:
+            # recv() returns when the child answers, or raises EOFError when it died without one.
+            status, payload = await asyncio.to_thread(receiver.recv)
+        except EOFError:
+            await asyncio.to_thread(child.join)
+            message = f"the rebuild process died (exit code {child.exitcode})"
+            await asyncio.to_thread(mark_interrupted, self.runtime.engine, message)
+            raise RuntimeError(message) from None
+        finally:
+            receiver.close()
+            self._child = None
+        await asyncio.to_thread(child.join)
+        if status != "ok":
+            raise RuntimeError(payload)
+        return payload  # type: ignore[no-any-return]
 
     # --- polling -----------------------------------------------------------------------------
 

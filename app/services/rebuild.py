@@ -97,6 +97,14 @@ def run_rebuild(settings: Settings, *, engine: Engine | None = None, tune: bool 
             engine.dispose()
 
 
+def mark_interrupted(engine: Engine, message: str) -> None:
+    """Record that a rebuild process died mid-run (if no other rebuild has started since)."""
+    with rebuild_lock(engine) as acquired:
+        if acquired:
+            with make_session_factory(engine).begin() as session:
+                versions.fail_running(session, message, utcnow())
+
+
 def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     started = time.perf_counter()
     timer = StageTimer()

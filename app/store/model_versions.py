@@ -57,13 +57,25 @@ def drop_all_artifacts(session: Session) -> None:
     session.execute(update(ModelVersion).values(artifact=None))
 
 
-def start_run(session: Session, *, tune: bool, now: datetime) -> int:
-    # Any run still marked running is dead: the caller holds the rebuild lock.
-    session.execute(
+def fail_running_runs(session: Session, *, now: datetime, error: str) -> int:
+    """Mark every run still 'running' as failed (the caller holds the rebuild lock, so they are
+    dead); returns how many there were."""
+    result = session.execute(
         update(RebuildRun)
         .where(RebuildRun.status == "running")
-        .values(status="failed", error="interrupted (the rebuild process stopped)", finished_at=now)
+        .values(status="failed", error=error, finished_at=now)
     )
+    return result.rowcount or 0
+
+
+def record_dead_run(session: Session, *, tune: bool, now: datetime, error: str) -> None:
+    """A rebuild process died: fail its run, or record one if it died before starting it."""
+    if not fail_running_runs(session, now=now, error=error):
+        session.add(RebuildRun(status="failed", tune=tune, started_at=now, finished_at=now, error=error))
+
+
+def start_run(session: Session, *, tune: bool, now: datetime) -> int:
+    fail_running_runs(session, now=now, error="interrupted (the rebuild process stopped)")
     run = RebuildRun(status="running", tune=tune, started_at=now)
     session.add(run)
     session.flush()

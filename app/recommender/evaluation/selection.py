@@ -5,8 +5,9 @@ evaluated first, and since every model's defaults are evaluated before any tuned
 variant must beat the defaults strictly to be chosen.
 
 Order of work, so that stopping at any point still leaves the best answer found so far:
-  1. every model with its default parameters and the base confidence config (the first one always
-     runs, whatever the budget, so there is a winner);
+  1. every model with its default parameters and the base confidence config (until one has run,
+     the budget is ignored, so there is a winner; a model that cannot take the data, e.g. EASE
+     over its item limit, is skipped and reported in `Selection.skipped`);
   2. a few confidence configs (event-type weights, saturation, recency) for the best model so far;
   3. each model's grid from the registry with the best config, best default model first.
 A candidate is skipped, not started, when the same model's previous run took longer than what is
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import scipy.sparse as sp
 
 from app.recommender.evaluation.evaluate import EvalResult, evaluate_model
@@ -47,6 +49,7 @@ class Selection:
     table: list[EvalResult]
     rule: str
     seconds: float
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 def confidence_candidates(base: ConfidenceConfig) -> list[ConfidenceConfig]:
@@ -93,6 +96,7 @@ def select_model(
         models = [m for m in MODELS if item_features is not None or m not in _NEEDS_FEATURES]
 
     table: list[EvalResult] = []
+    skipped: list[tuple[str, str]] = []
     last_seconds: dict[str, float] = {}
 
     def remaining() -> float:
@@ -102,19 +106,29 @@ def select_model(
             force: bool = False) -> EvalResult | None:
         if not force and remaining() <= last_seconds.get(name, 0.0):
             return None
-        result = evaluate_model(
-            name, split, params, config, k=k, item_features=item_features, label=label
-        )
+        try:
+            result = evaluate_model(
+                name, split, params, config, k=k, item_features=item_features, label=label
+            )
+        except (ValueError, np.linalg.LinAlgError, MemoryError) as exc:
+            # A model that cannot take this data (EASE over max_items, a singular system) is
+            # not a candidate here; tuning goes on with the others.
+            logger.warning("selection: %s skipped: %s", label, exc)
+            skipped.append((label, str(exc)))
+            last_seconds[name] = float("inf")
+            return None
         last_seconds[name] = result.fit_seconds + result.predict_seconds
         table.append(result)
         return result
 
     # 1. Defaults: a winner exists even if the budget only covers the first.
     defaults = []
-    for i, name in enumerate(models):
-        r = run(name, None, base_config, f"{name} (defaults)", force=i == 0)
+    for name in models:
+        r = run(name, None, base_config, f"{name} (defaults)", force=not table)
         if r is not None:
             defaults.append(r)
+    if not table:
+        raise ValueError(f"no model could be fitted to these events: {skipped}")
     best = _best(table)
 
     # 2. Confidence configs for the best model; the base config was already run.
@@ -146,6 +160,7 @@ def select_model(
         table=table,
         rule=SELECTION_RULE.format(k=k),
         seconds=seconds,
+        skipped=skipped,
     )
 
 

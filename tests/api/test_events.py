@@ -159,7 +159,8 @@ def test_rating_value_must_be_within_zero_and_rating_max(client: TestClient, val
 
 @pytest.mark.parametrize("value", [0, 2.5, 5])
 def test_rating_bounds_are_inclusive(client: TestClient, value: float) -> None:
-    response = client.post("/events", json={"user_id": "u1", "item_id": "a", "type": "rating", "value": value})
+    event = {"user_id": "u1", "item_id": "a", "type": "rating", "value": value}
+    response = client.post("/events", json=event)
     assert response.status_code == 202
     assert history(client, "u1")[0]["value"] == value
 
@@ -191,7 +192,8 @@ def test_negative_view_weight_is_rejected(client: TestClient) -> None:
 def test_timestamp_more_than_a_day_ahead_is_rejected(client: TestClient) -> None:
     soon = iso(datetime.now(UTC) + timedelta(hours=23))
     late = iso(datetime.now(UTC) + timedelta(days=1, minutes=5))
-    assert client.post("/events", json={"user_id": "u1", "item_id": "a", "type": "view", "timestamp": soon}).status_code == 202
+    event = {"user_id": "u1", "item_id": "a", "type": "view", "timestamp": soon}
+    assert client.post("/events", json=event).status_code == 202
 
     body = assert_problem(
         client.post("/events", json={"user_id": "u1", "item_id": "b", "type": "view", "timestamp": late}), 422

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from app.config import Settings
 from app.main import create_app
 from app.services import rebuild as rebuild_module
 from tests.conftest import rebuild, two_taste_events, wait_for
+
+FANS_OF_I9 = [{"user_id": f"fan{k}", "item_id": "i9", "type": "purchase"} for k in range(10)]
 
 
 def ids(answer: dict[str, Any]) -> list[str]:
@@ -143,7 +145,7 @@ def test_serving_keeps_answering_during_a_rebuild(
     release.clear()
     entered.clear()
 
-    client.post("/events", json=[{"user_id": f"fan{k}", "item_id": "i9", "type": "purchase"} for k in range(10)])
+    client.post("/events", json=FANS_OF_I9)
     assert client.post("/model/rebuild").json()["status"] in ("scheduled", "running")
     assert entered.wait(10)
 
@@ -180,7 +182,7 @@ def test_a_request_sees_one_model_version(
     release.clear()
 
     # After the next build i9 is by far the most popular item.
-    client.post("/events", json=[{"user_id": f"fan{k}", "item_id": "i9", "type": "purchase"} for k in range(10)])
+    client.post("/events", json=FANS_OF_I9)
     client.post("/model/rebuild")
     assert entered.wait(10)
     release.set()

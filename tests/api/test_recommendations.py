@@ -51,7 +51,8 @@ def test_unknown_user_on_an_empty_store_gets_an_empty_popular_list(client: TestC
 
 
 def test_unknown_user_gets_popular_items(built: TestClient) -> None:
-    built.post("/events", json=[{"user_id": f"fan{k}", "item_id": "i7", "type": "purchase"} for k in range(5)])
+    fans = [{"user_id": f"fan{k}", "item_id": "i7", "type": "purchase"} for k in range(5)]
+    built.post("/events", json=fans)
     rebuild(built)
 
     body = recs(built, "nobody", limit=3)
@@ -153,7 +154,8 @@ def test_new_events_change_the_next_answer_without_a_rebuild(built: TestClient) 
     before = recs(built, "u0", limit=3)
     assert before["strategy"] == "personalized"
 
-    built.post("/events", json=[{"user_id": "u0", "item_id": i, "type": "purchase"} for i in ("i5", "i6", "i7")])
+    bought = [{"user_id": "u0", "item_id": i, "type": "purchase"} for i in ("i5", "i6", "i7")]
+    built.post("/events", json=bought)
 
     after = recs(built, "u0", limit=5)
     assert after["strategy"] == "realtime"

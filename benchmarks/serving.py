@@ -1,0 +1,210 @@
+"""Serving speed: recommendations against the bare /ping endpoint of the same app, and during a rebuild.
+
+A PostgreSQL store with a synthetic shop (default 1,000,000 events, 50,000 users, 20,000 items) and a
+model built from it; `shoprec serve` with production settings, 1 and 2 workers; wrk (or an httpx
+client in another process) at 8 and 32 connections on GET /users/{id}/recommendations?limit=10 over
+random known users and on GET /ping. Then the service function alone (recommend.recommend on a loaded
+runtime, timed in this process), and the recommendations' p99 while a rebuild runs in the server.
+
+    .venv/bin/python benchmarks/serving.py                          # the full run (~5 minutes)
+    .venv/bin/python benchmarks/serving.py --events 200000 --users 10000 --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import (  # noqa: E402
+    Load,
+    build_model,
+    drop_database,
+    existing_store,
+    load_store,
+    run_get_load,
+    serving,
+    synthetic_shop,
+    table,
+    user_id,
+    verdict,
+)
+
+DB = "shoprec_bench_serving"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--users", type=int, default=50_000)
+    p.add_argument("--items", type=int, default=20_000)
+    p.add_argument("--seconds", type=float, default=10, help="per load run")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    p.add_argument("--skip-rebuild", action="store_true", help="skip the serving-during-rebuild phase")
+    p.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="keep the store afterwards, and reuse it if it already holds a model",
+    )
+    args = p.parse_args()
+
+    t0 = time.perf_counter()
+    url = existing_store(DB) if args.reuse_db else None
+    if url is None:
+        url = load_store(DB, synthetic_shop(args.events, args.users, args.items))
+    build = build_model(url)
+    print(
+        f"setup: {args.events:,} events, {args.users:,} users loaded and built in "
+        f"{time.perf_counter() - t0:.0f} s (rebuild {sum(build['stages'].values()):.1f} s)",
+        flush=True,
+    )
+
+    rng = np.random.default_rng(1)
+    users = user_id(rng.choice(args.users, min(args.users, 20_000), replace=False)).tolist()
+    rec_paths = [f"/users/{u}/recommendations?limit=10" for u in users]
+    rows = []
+    ok = True
+    try:
+        for workers in args.workers:
+            with serving(url, workers=workers) as server:
+                run_get_load(server.base, rec_paths, connections=8, seconds=min(args.seconds, 5))  # warm-up
+                for conns in args.connections:
+                    ping = run_get_load(server.base, ["/ping"], connections=conns, seconds=args.seconds)
+                    recs = run_get_load(server.base, rec_paths, connections=conns, seconds=args.seconds)
+                    rows.append(_row(workers, conns, ping, recs))
+                    ok &= rows[-1][-1] == "ok"
+        print()
+        print(
+            table(
+                [
+                    "workers",
+                    "conns",
+                    "/ping req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "recs req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "rps ratio (>=0.8)",
+                    "p99 ratio (<=1.5)",
+                    "target",
+                ],
+                rows,
+            )
+        )
+
+        service = _service_time(url, users)
+        print()
+        print(
+            table(
+                ["recommend.recommend (in process)", "mean us", "p50 us", "p99 us", "target (< 1000 us)"],
+                [["cached answer, known user, limit=10", *service, verdict(service[0] < 1000)]],
+            )
+        )
+        if not args.skip_rebuild:
+            print()
+            print(
+                _during_rebuild(
+                    url, rec_paths, seconds=args.seconds, rebuild_seconds=sum(build["stages"].values())
+                )
+            )
+    finally:
+        if not args.reuse_db:
+            drop_database(DB)
+    return 0
+
+
+def _row(workers: int, conns: int, ping: Load, recs: Load) -> list[object]:
+    rps_ratio = recs.rps / ping.rps
+    p99_ratio = recs.p99_ms / ping.p99_ms
+    good = rps_ratio >= 0.8 and p99_ratio <= 1.5 and (conns != 8 or recs.p99_ms < 10)
+    return [
+        workers,
+        conns,
+        ping.rps,
+        ping.p50_ms,
+        ping.p99_ms,
+        recs.rps,
+        recs.p50_ms,
+        recs.p99_ms,
+        ping.errors + recs.errors,
+        rps_ratio,
+        p99_ratio,
+        verdict(good),
+    ]
+
+
+def _service_time(url: str, users: list[str]) -> tuple[float, float, float]:
+    """recommend.recommend on a runtime loaded like a server's, one call per user, timed one by one."""
+    from app.config import Settings
+    from app.services import recommend
+    from app.services.runtime import Runtime
+
+    runtime = Runtime.create(Settings(database_url=url))
+    runtime.safe_startup_load()
+    try:
+        queries = [recommend.Query(u, 10) for u in users]
+        for q in queries[:500]:
+            recommend.recommend(runtime, q)
+        times = np.empty(len(queries))
+        for n, q in enumerate(queries):
+            t = time.perf_counter()
+            recommend.recommend(runtime, q)
+            times[n] = time.perf_counter() - t
+    finally:
+        runtime.close()
+    us = times * 1e6
+    return float(us.mean()), float(np.percentile(us, 50)), float(np.percentile(us, 99))
+
+
+def _during_rebuild(url: str, rec_paths: list[str], *, seconds: float, rebuild_seconds: float) -> str:
+    """p99 at 8 connections, idle and while the server rebuilds (its default child-process worker)."""
+    with serving(url, workers=1) as server:
+        run_get_load(server.base, rec_paths, connections=8, seconds=min(seconds, 5))  # warm-up
+        idle = run_get_load(server.base, rec_paths, connections=8, seconds=seconds)
+        before = httpx.get(f"{server.base}/model").json().get("version")
+        httpx.post(f"{server.base}/model/rebuild")
+        # Load for most of the rebuild's expected time, so every sample is taken while it runs.
+        busy = run_get_load(server.base, rec_paths, connections=8, seconds=max(3.0, 0.8 * rebuild_seconds))
+        deadline = time.monotonic() + 10 * rebuild_seconds + 60
+        while time.monotonic() < deadline:
+            if httpx.get(f"{server.base}/model").json().get("version") != before:
+                break
+            time.sleep(0.5)
+        after = httpx.get(f"{server.base}/model").json().get("version")
+    ratio = busy.p99_ms / idle.p99_ms
+    return table(
+        [
+            "recommendations, 1 worker, 8 conns",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "p99 / idle p99",
+            "target (<= 3)",
+        ],
+        [
+            ["idle", idle.rps, idle.p50_ms, idle.p99_ms, idle.errors, 1.0, ""],
+            [
+                f"during a rebuild (model v{before} -> v{after})",
+                busy.rps,
+                busy.p50_ms,
+                busy.p99_ms,
+                busy.errors,
+                ratio,
+                verdict(ratio <= 3),
+            ],
+        ],
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

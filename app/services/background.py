@@ -24,8 +24,6 @@ from app.store import events as event_store
 
 log = logging.getLogger(__name__)
 
-DEAD_RUN_LOCK_ATTEMPTS = 30  # x 0.1 s
-
 
 def _child_main(settings: Settings, tune: bool, conn: Connection) -> None:
     """Entry point of the rebuild process: the result (or the error) goes back through a pipe."""
@@ -135,7 +133,7 @@ class Background:
         except EOFError:
             await asyncio.to_thread(child.join)
             message = f"the rebuild process died (exit code {child.exitcode})"
-            await asyncio.to_thread(mark_interrupted, self.runtime.engine, message)
+            await asyncio.to_thread(mark_interrupted, self.runtime.engine, message, tune=tune)
             raise RuntimeError(message) from None
         finally:
             receiver.close()

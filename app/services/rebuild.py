@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ALGORITHM = "itemknn"  # the evaluation's winner across the shared data sets (README)
 NEIGHBOURS_K = 50  # item-item neighbours kept for real-time re-scoring, similar items, reasons
+DEAD_LOCK_ATTEMPTS = 30  # x 0.1 s: how long a dead rebuild process's lock may take to free
 
 
 @dataclass
@@ -97,12 +98,17 @@ def run_rebuild(settings: Settings, *, engine: Engine | None = None, tune: bool 
             engine.dispose()
 
 
-def mark_interrupted(engine: Engine, message: str) -> None:
-    """Record that a rebuild process died mid-run (if no other rebuild has started since)."""
-    with rebuild_lock(engine) as acquired:
-        if acquired:
-            with make_session_factory(engine).begin() as session:
-                versions.fail_running(session, message, utcnow())
+def mark_interrupted(engine: Engine, message: str, *, tune: bool = False) -> None:
+    """Record that a rebuild process died (if no other rebuild has started since): its run fails
+    with `message`, or a failed run is added if it died before starting one. The dead process's
+    lock is free once PostgreSQL notices its connection closed, hence a few attempts."""
+    for _ in range(DEAD_LOCK_ATTEMPTS):
+        with rebuild_lock(engine) as acquired:
+            if acquired:
+                with make_session_factory(engine).begin() as session:
+                    versions.record_dead_run(session, tune=tune, now=utcnow(), error=message)
+                return
+        time.sleep(0.1)
 
 
 def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:

@@ -6,6 +6,7 @@ service tunes with `select_model`; `benchmarks/accuracy.py` compares shoprec wit
 
 from app.recommender.evaluation.evaluate import (
     EvalResult,
+    ItemFeatures,
     Scorer,
     evaluate_all,
     evaluate_model,
@@ -14,6 +15,7 @@ from app.recommender.evaluation.evaluate import (
     recommend_users,
     seen_matrix,
     train_matrix,
+    training_features,
 )
 from app.recommender.evaluation.metrics import (
     METRIC_NAMES,
@@ -43,6 +45,7 @@ __all__ = [
     "SELECTION_RULE",
     "EvalResult",
     "Events",
+    "ItemFeatures",
     "Scorer",
     "Selection",
     "Split",
@@ -63,5 +66,6 @@ __all__ = [
     "select_model",
     "temporal_split",
     "train_matrix",
+    "training_features",
     "validation_split",
 ]

@@ -9,7 +9,7 @@ the very same top-k and metric code.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +21,9 @@ from app.recommender.evaluation.split import Split
 from app.recommender.matrix import ConfidenceConfig, confidence_matrix
 from app.recommender.registry import make_model
 from app.recommender.topn import block_size_for, top_n
+
+# Item side information as `make_model` takes it: a feature matrix or one text per item code.
+ItemFeatures = sp.csr_matrix | Sequence[str]
 
 
 class Scorer(Protocol):
@@ -130,18 +133,19 @@ def evaluate_model(
     params: Mapping[str, Any] | None = None,
     config: ConfidenceConfig | None = None,
     k: int = 10,
-    item_features: sp.csr_matrix | None = None,
+    item_features: ItemFeatures | None = None,
     label: str | None = None,
 ) -> EvalResult:
     """Evaluate a shoprec model by registry name.
 
-    `item_features` rows are indexed by the caller's item codes (the codes the split was made from);
-    they are sliced down to the training items here.  `params` are merged over the model's defaults
+    `item_features` (a sparse matrix or one text per item, as `make_model` takes them) are indexed
+    by the caller's item codes, the codes the split was made from; they are sliced down to the
+    training items here.  `params` are merged over the model's defaults
     by the registry.
     """
     config = config if config is not None else ConfidenceConfig()
     X = train_matrix(split, config)
-    features = item_features[split.item_ids] if item_features is not None else None
+    features = training_features(item_features, split)
     model = make_model(name, dict(params) if params else None, item_features=features)
     result = evaluate_scorer(
         model, split, X, k=k, label=label or name, name=name, params=getattr(model, "params", params)
@@ -150,12 +154,21 @@ def evaluate_model(
     return result
 
 
+def training_features(item_features: ItemFeatures | None, split: Split) -> ItemFeatures | None:
+    """Item features (matrix rows or texts) re-indexed from the caller's codes to training codes."""
+    if item_features is None:
+        return None
+    if sp.issparse(item_features):
+        return sp.csr_matrix(item_features)[split.item_ids]
+    return [item_features[i] for i in split.item_ids]
+
+
 def evaluate_all(
     candidates: Iterable[tuple[str, Mapping[str, Any] | None]],
     split: Split,
     config: ConfidenceConfig | None = None,
     k: int = 10,
-    item_features: sp.csr_matrix | None = None,
+    item_features: ItemFeatures | None = None,
 ) -> list[EvalResult]:
     """Evaluate each (model name, params) on one split; one result per candidate, in order."""
     return [

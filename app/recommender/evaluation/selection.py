@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from app.recommender.evaluation.evaluate import EvalResult, evaluate_model
+from app.recommender.evaluation.evaluate import EvalResult, ItemFeatures, evaluate_model
 from app.recommender.evaluation.split import Events, SplitMethod, temporal_split
 from app.recommender.matrix import ConfidenceConfig
 from app.recommender.registry import DEFAULT_PARAMS, GRIDS, MODELS
@@ -79,13 +78,13 @@ def select_model(
     grids: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     base_config: ConfidenceConfig | None = None,
     configs: Sequence[ConfidenceConfig] | None = None,
-    item_features: sp.csr_matrix | None = None,
+    item_features: ItemFeatures | None = None,
 ) -> Selection:
     """Pick a model, its parameters and a confidence config for these events.
 
-    `item_features` rows are indexed by the item codes of `events`.  `models` defaults to every
-    registered model (content-based ones only when features are given); `grids` to the registry's
-    GRIDS; `configs` to `confidence_candidates(base_config)`.
+    `item_features` (matrix rows or texts) are indexed by the item codes of `events`.  `models`
+    defaults to every registered model (content only when features are given); `grids` to the
+    registry's GRIDS; `configs` to `confidence_candidates(base_config)`.
     """
     start = time.perf_counter()
     split = temporal_split(events, method, test_fraction)
@@ -164,8 +163,8 @@ def select_model(
     )
 
 
-# Models that score from item texts and cannot run without them.
-_NEEDS_FEATURES = frozenset({"content", "hybrid"})
+# Models that score from item features alone and cannot run without them.
+_NEEDS_FEATURES = frozenset({"content"})
 
 
 def _best(results: Sequence[EvalResult]) -> EvalResult:

@@ -28,7 +28,8 @@ def _explain_block(Xb: sp.csr_matrix, top: np.ndarray, S: sp.csr_matrix) -> np.n
     b, n = top.shape
     n_items = S.shape[1]
     out = np.full((b, n), -1, dtype=np.int32)
-    if Xb.nnz == 0 or n == 0:
+    valid = top >= 0
+    if Xb.nnz == 0 or not valid.any():  # nothing recommended to anyone in the block
         return out
     # One row per history entry k = (u_k, i_k): the contributions X[u_k, i_k] * S[i_k, :].
     users_k = np.repeat(np.arange(b), np.diff(Xb.indptr))
@@ -36,7 +37,6 @@ def _explain_block(Xb: sp.csr_matrix, top: np.ndarray, S: sp.csr_matrix) -> np.n
     M = sp.coo_matrix(M)
     # Keep only contributions to items recommended to that row's user.
     key = users_k[M.row].astype(np.int64) * n_items + M.col
-    valid = top >= 0
     top_key = (np.arange(b)[:, None].astype(np.int64) * n_items + top)[valid]
     order = np.argsort(top_key)
     sorted_keys = top_key[order]

@@ -149,3 +149,20 @@ def test_algorithm_setting_chooses_the_model(make_settings: Any, engine: Engine)
     with make_session_factory(engine)() as session:
         row = session.get(ModelVersion, result.version)
         assert row is not None and row.algorithm == "popularity"
+
+
+def test_a_store_where_nothing_is_left_to_recommend_still_builds(settings: Settings, engine: Engine) -> None:
+    # One shopper who touched every item: no user has a single candidate (regression: the
+    # reasons step indexed an empty array and every rebuild of such a store failed).
+    add_events(engine, [{"user_id": "solo", "item_id": "A", "type": "view"},
+                        {"user_id": "solo", "item_id": "B", "type": "view"}])
+
+    result = run_rebuild(settings, engine=engine)
+
+    assert result.status == "built"
+    with make_session_factory(engine)() as session:
+        row = session.get(ModelVersion, result.version)
+        assert row is not None and row.artifact is not None
+        model = ServingModel.from_bytes(row.artifact, ModelMeta(version=result.version))
+    assert (model.top_items == -1).all()
+    assert model.neighbours[model.item_index["A"], model.item_index["B"]] > 0

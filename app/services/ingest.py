@@ -43,6 +43,9 @@ def store_events(session: Session, events: Sequence[EventIn]) -> IngestResult:
                 "received_at": now,
             }
         )
+    # One order for every batch, like the users and items: two overlapping batches (a retry racing
+    # its first attempt) inserted in different orders wait on each other's event_ids, a deadlock.
+    rows.sort(key=lambda r: r["event_id"] or "")
     event_store.ensure_users_and_items(
         session, [r["user_id"] for r in rows], [r["item_id"] for r in rows], now
     )

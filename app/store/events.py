@@ -30,6 +30,13 @@ def ensure_users_and_items(
     """Create the users and items an event batch names, leaving existing rows untouched."""
     users = sorted(set(user_ids))
     items = sorted(set(item_ids))  # sorted: concurrent batches lock rows in one order
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement per table with the ids as one array: no per-row parameters to bind.
+        if users:
+            session.execute(_PG_ENSURE_USERS, {"ids": users, "now": now})
+        if items:
+            session.execute(_PG_ENSURE_ITEMS, {"ids": items, "now": now})
+        return
     if users:
         session.execute(
             _insert_ignoring_conflicts(session, User),
@@ -53,6 +60,27 @@ def ensure_users_and_items(
         )
 
 
+_PG_ENSURE_USERS = text(
+    "INSERT INTO users (user_id, attributes, created_at, updated_at) "
+    "SELECT u, '{}', :now, :now FROM unnest(CAST(:ids AS text[])) AS u "
+    "ON CONFLICT DO NOTHING"
+)
+_PG_ENSURE_ITEMS = text(
+    "INSERT INTO items (item_id, categories, tags, available, attributes, created_at, updated_at) "
+    "SELECT i, '[]', '[]', true, '{}', :now, :now FROM unnest(CAST(:ids AS text[])) AS i "
+    "ON CONFLICT DO NOTHING"
+)
+# A batch as one array per column: one statement and one round trip, whatever the batch size.
+_PG_INSERT_EVENTS = text(
+    "INSERT INTO events (event_id, user_id, item_id, type, value, ts, received_at) "
+    "SELECT * FROM unnest(CAST(:event_id AS text[]), CAST(:user_id AS text[]), CAST(:item_id AS text[]), "
+    "CAST(:type AS text[]), CAST(:value AS float8[]), CAST(:ts AS timestamptz[]), "
+    "CAST(:received_at AS timestamptz[])) "
+    "ON CONFLICT DO NOTHING RETURNING id, user_id, item_id, type, value"
+)
+_EVENT_COLUMNS = ("event_id", "user_id", "item_id", "type", "value", "ts", "received_at")
+
+
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str, str, str, float]]:
     """Insert events, skipping those whose event_id is already stored.
 
@@ -60,6 +88,9 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[tuple[in
     """
     if not rows:
         return []
+    if session.get_bind().dialect.name == "postgresql":
+        columns = {c: [r[c] for r in rows] for c in _EVENT_COLUMNS}
+        return [tuple(r) for r in session.execute(_PG_INSERT_EVENTS, columns).all()]  # type: ignore[misc]
     stmt = _insert_ignoring_conflicts(session, Event).returning(
         Event.id, Event.user_id, Event.item_id, Event.type, Event.value
     )
@@ -160,29 +191,75 @@ def _empty_arrays() -> EventArrays:
 
 
 def _read_postgres_copy(connection: Connection, sql: str) -> EventArrays:
-    """COPY the query out as text and split it column-wise: far faster than row fetching."""
+    """COPY the query out as text and split it column-wise: far faster than row fetching.
+
+    The text is parsed in chunks of about COPY_CHUNK_BYTES, so the memory of the read is the arrays
+    plus one chunk; each user and item id is kept once (a shopper's 500 events share one str).
+    """
     raw = connection.connection.driver_connection
     assert raw is not None
-    chunks: list[bytes] = []
+    columns = _CopyColumns()
+    chunk = bytearray()
     with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT") as copy:
-        for block in copy:
-            chunks.append(bytes(block))
-    data = b"".join(chunks)
-    if not data:
-        return _empty_arrays()
-    lines = data.decode("utf-8").split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    cols = [line.split("\t") for line in lines]
-    ids, users, items, types, values, ts = zip(*cols, strict=True)
-    return EventArrays(
-        user_ids=np.array([_unescape(u) for u in users], dtype=object),
-        item_ids=np.array([_unescape(i) for i in items], dtype=object),
-        type_codes=np.array(types, dtype=np.int8),
-        values=np.array(values, dtype=np.float32),
-        timestamps=np.array(ts, dtype=np.float64),
-        last_event_id=int(ids[-1]),
-    )
+        for block in copy:  # one row per block, so a chunk ends on a row boundary
+            # Copied at once: keeping the blocks alive holds libpq's buffers, 3x slower.
+            chunk += block
+            if len(chunk) >= COPY_CHUNK_BYTES:
+                columns.add(chunk)
+                chunk.clear()
+    if chunk:
+        columns.add(chunk)
+    return columns.arrays()
+
+
+COPY_CHUNK_BYTES = 16 << 20
+
+
+class _CopyColumns:
+    """The columns of a COPY text stream (id, user, item, type code, value, epoch), chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}  # every distinct user and item id once
+        self.users: list[np.ndarray] = []
+        self.items: list[np.ndarray] = []
+        self.types: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.timestamps: list[np.ndarray] = []
+        self.last_event_id = 0
+
+    def add(self, data: bytearray) -> None:
+        text = data.decode("utf-8")
+        fields = text.replace("\n", "\t").split("\t")
+        if fields[-1] == "":
+            fields.pop()
+        users, items = fields[1::6], fields[2::6]
+        if "\\" in text:
+            users, items = [_unescape(u) for u in users], [_unescape(i) for i in items]
+        canonical = self.ids.setdefault
+        # map() with two iterables calls setdefault(x, x) in C: duplicates become one shared str.
+        self.users.append(np.array(list(map(canonical, users, users)), dtype=object))
+        self.items.append(np.array(list(map(canonical, items, items)), dtype=object))
+        self.types.append(_parse_numbers(fields[3::6], np.int8))
+        self.values.append(_parse_numbers(fields[4::6], np.float32))
+        self.timestamps.append(_parse_numbers(fields[5::6], np.float64))
+        self.last_event_id = int(fields[-6])
+
+    def arrays(self) -> EventArrays:
+        if not self.users:
+            return _empty_arrays()
+        return EventArrays(
+            user_ids=np.concatenate(self.users),
+            item_ids=np.concatenate(self.items),
+            type_codes=np.concatenate(self.types),
+            values=np.concatenate(self.values),
+            timestamps=np.concatenate(self.timestamps),
+            last_event_id=self.last_event_id,
+        )
+
+
+def _parse_numbers(column: list[str], dtype: type) -> np.ndarray:
+    # numpy's text parser reads a space-separated string in C, no Python float per value.
+    return np.fromstring(" ".join(column), dtype=np.float64, sep=" ").astype(dtype)
 
 
 def _unescape(field: str) -> str:

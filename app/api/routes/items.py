@@ -89,7 +89,6 @@ def delete_item(item_id: ItemIdPath, runtime: RuntimeDep, session: SessionDep) -
     dependencies=[ReadAccess],
     tags=["recommendations"],
     summary="Items similar to this one",
-    response_model_exclude_none=True,
 )
 def similar_items(
     item_id: ItemIdPath,

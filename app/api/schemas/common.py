@@ -27,7 +27,19 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _bounded_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    if _has_nul(value):
+        raise ValueError("attributes may not contain NUL characters")
     if _depth(value) > MAX_ATTRIBUTE_DEPTH:
         raise ValueError(f"attributes nest deeper than {MAX_ATTRIBUTE_DEPTH} levels")
     if len(repr(value)) > MAX_ATTRIBUTES_BYTES:
@@ -49,4 +61,19 @@ ItemIdPath = Annotated[
     str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["sku-42"])
 ]
 
-Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True)]
+# Categories and tags: the id rule (printable, no surrounding blanks once stripped).
+Label = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True, pattern=ID_PATTERN),
+]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("may not contain NUL characters")
+    return value
+
+
+def text(max_length: int) -> Any:
+    """Free text (titles, descriptions): anything but NUL, which no SQL text column stores."""
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_nul)]

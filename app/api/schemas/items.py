@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Attributes, ExternalId, Label
+from app.api.schemas.common import Attributes, ExternalId, Label, text
 
 ITEM_EXAMPLE = {
     "title": "Trail running shoe",
@@ -23,8 +23,8 @@ ITEM_EXAMPLE = {
 class ItemFields(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ITEM_EXAMPLE]})
 
-    title: Annotated[str, Field(max_length=1000)] | None = None
-    description: Annotated[str, Field(max_length=20_000)] | None = None
+    title: text(1000) | None = None  # type: ignore[valid-type]
+    description: text(20_000) | None = None  # type: ignore[valid-type]
     categories: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
     tags: Annotated[list[Label], Field(max_length=100)] = Field(default_factory=list)
     price: float | None = Field(default=None, ge=0, allow_inf_nan=False)

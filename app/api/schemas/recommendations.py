@@ -24,13 +24,18 @@ class Recommendations(BaseModel):
     generated_at: datetime | None
 
 
+class ScoredItem(BaseModel):
+    item_id: str
+    score: float
+
+
 class SimilarItems(BaseModel):
     item_id: str
-    items: list[RecommendedItem]
+    items: list[ScoredItem]
     strategy: Literal["collaborative", "content", "popular"]
     model_version: int | None
 
 
 class PopularItems(BaseModel):
-    items: list[RecommendedItem]
+    items: list[ScoredItem]
     model_version: int | None

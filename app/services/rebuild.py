@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sqlalchemy import Engine
 
 from app.api.schemas.items import item_text
@@ -158,7 +159,11 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         neighbours = ItemKNN(k=NEIGHBOURS_K).fit(X).neighbours
     timer.lap("neighbours")
 
-    top_items, top_scores = recommend_all(model, X, settings.cache_size, exclude_seen=True)
+    # Exclude everything a shopper touched, including what they rated low (which X leaves out).
+    touched = sp.csr_matrix(
+        (np.ones(len(user_codes), dtype=np.float32), (user_codes, item_codes)), shape=X.shape
+    )
+    top_items, top_scores = recommend_all(model, touched, settings.cache_size, exclude_seen=True)
     # A predicted preference <= 0 is no evidence: such slots are filled from popularity at serve time.
     top_items[~(top_scores > 0)] = -1
     because = explain_all(X, top_items, neighbours)

@@ -31,6 +31,7 @@ import gzip
 import itertools
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -246,7 +247,12 @@ class ImplicitKNN:
 
     def fit(self, X: sp.csr_matrix) -> ImplicitKNN:
         self.X = X
-        self.model.fit(X, show_progress=False)
+        with warnings.catch_warnings():
+            # implicit re-weights to COO internally and then warns about its own conversion.
+            from implicit.utils import ParameterWarning
+
+            warnings.simplefilter("ignore", category=ParameterWarning)
+            self.model.fit(X, show_progress=False)
         self.S = sp.csr_matrix(self.model.similarity, dtype=np.float32)
         return self
 

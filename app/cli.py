@@ -38,7 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_migrate)
 
     s = sub.add_parser("rebuild", help="rebuild the model once (for cron or a worker)")
-    s.add_argument("--tune", action="store_true", help="evaluate candidate models and serve the best")
+    s.add_argument(
+        "--tune",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="evaluate the candidate models and serve the best (default: as TUNE_EVERY says)",
+    )
     s.set_defaults(func=cmd_rebuild)
 
     s = sub.add_parser("import", help="import events or items from a CSV or JSON Lines file")
@@ -188,7 +193,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                 ingest.store_events(session, batch)
                 progress(min(start + 5000, len(shop.events)), len(shop.events))
         print(f"demo shop: {len(shop.items)} items, {args.users} shoppers, {len(shop.events)} events")
-    result = run_rebuild(settings, engine=engine)
+    # The default model, without model selection, so the demo is up in seconds; selection runs
+    # with `shoprec rebuild --tune` or on the server's schedule (TUNE_EVERY).
+    result = run_rebuild(settings, engine=engine, tune=False)
     engine.dispose()
     print(f"model version {result.version} built; demo ready in {time.perf_counter() - started:.1f} s")
     print("try:  curl 'http://127.0.0.1:8000/users/user-00042/recommendations?limit=5'")

@@ -57,8 +57,10 @@ class Settings(BaseSettings):
     weight_add_to_cart: float | None = Field(default=None, ge=0, description="Default: the model's (3).")
     weight_purchase: float | None = Field(default=None, ge=0, description="Default: the model's (5).")
     half_life_days: float | None = Field(default=None, gt=0, description="Time decay; default: none.")
-    tune_every: int = Field(default=0, ge=0, description="Tune every N rebuilds; 0 = off.")
-    tune_budget_seconds: float = Field(default=120, gt=0)
+    tune_every: int = Field(
+        default=10, ge=0, description="With ALGORITHM=auto, select the model every N rebuilds; 0 = never."
+    )
+    tune_budget_seconds: float = Field(default=60, gt=0, description="Time budget of one selection.")
 
     # HTTP
     api_write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

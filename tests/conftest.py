@@ -70,6 +70,9 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "rebuild_interval_seconds": 0,
             "poll_interval_seconds": 0.1,
             "auto_migrate": False,
+            # Model selection on the first rebuild is tested on its own (test_model.py); elsewhere
+            # the default model keeps rebuilds fast.
+            "tune_every": 0,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -18,6 +18,7 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> s
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SHOPREC_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("AUTO_MIGRATE", "true")
+    monkeypatch.setenv("TUNE_EVERY", "0")
     monkeypatch.chdir(tmp_path)  # no stray .env
     return database_url
 

@@ -25,7 +25,7 @@ from app.store import events as event_store
 log = logging.getLogger(__name__)
 
 
-def _child_main(settings: Settings, tune: bool, conn: Connection) -> None:
+def _child_main(settings: Settings, tune: bool | None, conn: Connection) -> None:
     """Entry point of the rebuild process: the result (or the error) goes back through a pipe."""
     logging.basicConfig(level=settings.log_level.upper())
     try:
@@ -45,7 +45,6 @@ class Background:
         self._tune_requested = False
         self._tasks: list[asyncio.Task[None]] = []
         self._child: BaseProcess | None = None
-        self._rebuilds_done = 0
         self._last_build_check = time.monotonic()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -95,12 +94,8 @@ class Background:
         except SQLAlchemyError:
             return False
 
-    def _tune_due(self) -> bool:
-        every = self.settings.tune_every
-        return every > 0 and self._rebuilds_done % every == 0
-
     async def rebuild_now(self) -> RebuildResult | None:
-        tune = self._tune_requested or self._tune_due()
+        tune = True if self._tune_requested else None  # None: the store's history decides
         self._tune_requested = False
         self.building = True
         try:
@@ -111,16 +106,15 @@ class Background:
         finally:
             self.building = False
         if result.status == "built":
-            self._rebuilds_done += 1
             await asyncio.to_thread(self.runtime.load_latest_model)
         return result
 
-    async def _run(self, tune: bool) -> RebuildResult:
+    async def _run(self, tune: bool | None) -> RebuildResult:
         if self.settings.rebuild_worker == "thread":
             return await asyncio.to_thread(run_rebuild, self.settings, engine=self.runtime.engine, tune=tune)
         return await self._run_in_child(tune)
 
-    async def _run_in_child(self, tune: bool) -> RebuildResult:
+    async def _run_in_child(self, tune: bool | None) -> RebuildResult:
         ctx = multiprocessing.get_context("spawn")
         receiver, sender = ctx.Pipe(duplex=False)
         child = ctx.Process(target=_child_main, args=(self.settings, tune, sender), daemon=True)
@@ -133,7 +127,7 @@ class Background:
         except EOFError:
             await asyncio.to_thread(child.join)
             message = f"the rebuild process died (exit code {child.exitcode})"
-            await asyncio.to_thread(mark_interrupted, self.runtime.engine, message, tune=tune)
+            await asyncio.to_thread(mark_interrupted, self.runtime.engine, message, tune=bool(tune))
             raise RuntimeError(message) from None
         finally:
             receiver.close()

@@ -26,11 +26,11 @@ from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matr
 from app.recommender.registry import DEFAULT_PARAMS, make_model
 from app.recommender.topn import recommend_all
 from app.services.snapshot import ModelMeta, ServingModel
-from app.services.tuning import choose_model
+from app.services.tuning import Choice, choose_model
 from app.store import items as item_store
 from app.store import model_versions as versions
 from app.store.db import make_engine, make_session_factory
-from app.store.events import read_event_arrays
+from app.store.events import EventArrays, read_event_arrays
 from app.store.locks import rebuild_lock
 from app.store.models import ModelVersion, utcnow
 
@@ -72,8 +72,13 @@ class StageTimer:
         self._t = now
 
 
-def run_rebuild(settings: Settings, *, engine: Engine | None = None, tune: bool = False) -> RebuildResult:
-    """Rebuild under the store-wide lock; a failure is recorded in `rebuild_runs` and re-raised."""
+def run_rebuild(
+    settings: Settings, *, engine: Engine | None = None, tune: bool | None = None
+) -> RebuildResult:
+    """Rebuild under the store-wide lock; a failure is recorded in `rebuild_runs` and re-raised.
+
+    `tune`: True evaluates the candidate models and serves the winner; False refits the current
+    choice; None decides by the settings (`tuning_due`)."""
     own_engine = engine is None
     engine = engine or make_engine(settings.sqlalchemy_url, pool_size=2)
     sessions = make_session_factory(engine)
@@ -82,6 +87,8 @@ def run_rebuild(settings: Settings, *, engine: Engine | None = None, tune: bool 
             if not acquired:
                 return RebuildResult(status="skipped")
             with sessions.begin() as session:
+                if tune is None:
+                    tune = tuning_due(settings, versions.runs_since_tuning(session))
                 run_id = versions.start_run(session, tune=tune, now=utcnow())
             try:
                 result = _build(settings, engine, tune=tune)
@@ -97,6 +104,24 @@ def run_rebuild(settings: Settings, *, engine: Engine | None = None, tune: bool 
     finally:
         if own_engine:
             engine.dispose()
+
+
+def _try_choose(
+    events: EventArrays, settings: Settings, base: ConfidenceConfig
+) -> tuple[Choice | None, str | None]:
+    """Model selection, or (None, why) when the events cannot be split into a past and a future."""
+    try:
+        return choose_model(events, settings, base), None
+    except ValueError as exc:
+        log.warning("model selection skipped: %s", exc)
+        return None, str(exc)
+
+
+def tuning_due(settings: Settings, runs_since_tuning: int | None) -> bool:
+    """With ALGORITHM=auto, select the model on the first rebuild and then every TUNE_EVERY."""
+    if settings.algorithm != "auto" or settings.tune_every == 0:
+        return False
+    return runs_since_tuning is None or runs_since_tuning >= settings.tune_every
 
 
 def mark_interrupted(engine: Engine, message: str, *, tune: bool = False) -> None:
@@ -124,8 +149,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         return RebuildResult(status="empty", stages=timer.stages)
 
     base = confidence_config(settings)
-    if tune:
-        choice = choose_model(events, settings, base)
+    choice, skipped = _try_choose(events, settings, base) if tune else (None, None)
+    if choice is not None:
         algorithm, params, config, metrics = choice.algorithm, choice.params, choice.config, choice.metrics
         with sessions.begin() as session:
             versions.save_evaluation(session, {"kind": "tuning", **metrics}, choice.table, utcnow())
@@ -134,6 +159,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         with sessions() as session:
             last = versions.last_tuned(session) if settings.algorithm == "auto" else None
         algorithm, params, config, metrics = resolve_algorithm(settings.algorithm, last, base)
+        if skipped:
+            metrics = {**metrics, "tuning_skipped": skipped}
 
     users, user_codes = Vocabulary.fit(events.user_ids)
     items, item_codes = Vocabulary.fit(events.item_ids)

@@ -38,6 +38,23 @@ def last_tuned(session: Session) -> tuple[str, dict[str, Any], dict[str, Any]] |
     return (row.algorithm, dict(row.params), dict(row.metrics)) if row else None
 
 
+def runs_since_tuning(session: Session) -> int | None:
+    """Succeeded rebuilds since the last succeeded tuning run; None if none ever succeeded."""
+    last = session.scalar(
+        select(func.max(RebuildRun.id)).where(RebuildRun.tune.is_(True), RebuildRun.status == "succeeded")
+    )
+    if last is None:
+        return None
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(RebuildRun)
+            .where(RebuildRun.id > last, RebuildRun.status == "succeeded")
+        )
+        or 0
+    )
+
+
 def save_version(session: Session, version: ModelVersion) -> int:
     session.add(version)
     session.flush()

@@ -254,11 +254,6 @@ def test_rebuild_rejects_a_bad_tune_flag(client: TestClient) -> None:
     assert client.post("/model/rebuild", params={"tune": "sometimes"}).status_code == 422
 
 
-@pytest.mark.xfail(
-    reason="a tuned rebuild fails outright when the events cannot be split in time (e.g. one batch "
-    "without timestamps); it should fall back to the default model and say why tuning was skipped",
-    strict=True,
-)
 def test_tuning_on_events_without_a_past_still_builds(client: TestClient) -> None:
     client.post("/events", json=two_taste_events())  # all stamped at reception: one timestamp
     client.post("/model/rebuild", params={"tune": True})

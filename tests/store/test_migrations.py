@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from app.store.models import Base
 from tests.conftest import POSTGRES_URL
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-SCRATCH_DATABASE = "shoprec_migrations_test"
+# Per process: two suites running at once on one server must not drop each other's database.
+SCRATCH_DATABASE = f"shoprec_migrations_test_{os.getpid()}"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 from app.services.runtime import Runtime
 from app.store import events as event_store
 from app.store import items as item_store
-from app.store import model_versions as versions
 from app.store import users as user_store
 from app.store.models import Item, User, utcnow
 
@@ -56,10 +55,7 @@ def user_with_counts(session: Session, user_id: str) -> dict[str, Any] | None:
 
 
 def erase_user(session: Session, user_id: str) -> bool:
-    """Erase the user and all their events. Stored models are dropped too: they were built
-    from this history, so none may be served again (the caller schedules a rebuild)."""
+    """Erase the user and all their events (the caller then starts the rebuild that replaces the
+    stored model built from their history; only the newest model is ever kept)."""
     event_store.delete_for_user(session, user_id)
-    found = user_store.delete_user(session, user_id)
-    if found:
-        versions.drop_all_artifacts(session)
-    return found
+    return user_store.delete_user(session, user_id)

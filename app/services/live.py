@@ -18,11 +18,16 @@ class CatalogIndex:
 
     def __init__(self) -> None:
         self.hidden: set[str] = set()  # unavailable or deleted
+        self.deleted: set[str] = set()
         self.categories: dict[str, frozenset[str]] = {}
         self.known: dict[str, None] = {}  # every servable item, insertion-ordered
 
     def apply(self, item_id: str, *, available: bool, deleted: bool, categories: Iterable[str]) -> None:
         self.categories[item_id] = frozenset(categories)
+        if deleted:
+            self.deleted.add(item_id)
+        else:
+            self.deleted.discard(item_id)
         if deleted or not available:
             self.hidden.add(item_id)
             self.known.pop(item_id, None)
@@ -31,7 +36,8 @@ class CatalogIndex:
             self.known[item_id] = None
 
     def exists(self, item_id: str) -> bool:
-        return item_id in self.known or (item_id in self.categories and item_id in self.hidden)
+        """In the catalog and not deleted (it may be unavailable)."""
+        return item_id in self.categories and item_id not in self.deleted
 
     def servable(self, item_id: str, category: str | None) -> bool:
         if item_id in self.hidden:

@@ -146,7 +146,11 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         catalog = item_store.catalog_texts(connection)
     timer.lap("read")
     if len(events) == 0:
-        return RebuildResult(status="empty", stages=timer.stages)
+        with sessions() as session:
+            previous = versions.latest_version_number(session.connection())
+        if previous is None:
+            return RebuildResult(status="empty", stages=timer.stages)
+        # Every event is gone (erased): an empty model replaces the one built from them.
 
     base = confidence_config(settings)
     choice, skipped = _try_choose(events, settings, base) if tune else (None, None)

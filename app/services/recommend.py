@@ -234,7 +234,7 @@ def similar(
     `load_text` fetches the item's text from the catalog, only when needed."""
     model = runtime.model
     catalog = runtime.catalog
-    if not catalog.exists(item_id) and item_id not in model.item_index:
+    if item_id in catalog.deleted or not (catalog.exists(item_id) or item_id in model.item_index):
         return None
     picked = Picked([], [], [])
     skip = {item_id}

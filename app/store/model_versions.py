@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.store.models import Evaluation, ModelVersion, RebuildRun
 
-KEEP_ARTIFACTS = 2  # the serving version and its predecessor, for a rollback
+KEEP_ARTIFACTS = 1  # only the serving version: an erased shopper's data must not linger
 
 
 def latest_version_number(connection: Connection) -> int | None:
@@ -67,11 +67,6 @@ def save_version(session: Session, version: ModelVersion) -> int:
     if stale:
         session.execute(update(ModelVersion).where(ModelVersion.version.in_(stale)).values(artifact=None))
     return version.version
-
-
-def drop_all_artifacts(session: Session) -> None:
-    """Forget every stored model (used when a user is erased and a rebuild must replace them)."""
-    session.execute(update(ModelVersion).values(artifact=None))
 
 
 def fail_running_runs(session: Session, *, now: datetime, error: str) -> int:

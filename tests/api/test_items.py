@@ -208,11 +208,6 @@ def test_revived_item_is_served_again(built: TestClient) -> None:
     assert ids(client.get("/users/u0/recommendations").json())[0] == "i0"
 
 
-@pytest.mark.xfail(
-    reason="a deleted item is 404 on GET /items/{id} but GET /items/{id}/similar still answers 200 "
-    "from the model's neighbours (the live catalog does not tell deleted from unavailable)",
-    strict=True,
-)
 def test_similar_of_a_deleted_item_is_404(built: TestClient) -> None:
     built.delete("/items/i0")
     assert built.get("/items/i0").status_code == 404

@@ -150,12 +150,6 @@ def test_erased_history_no_longer_shapes_what_others_are_served(client: TestClie
     assert ids(similar_b) == ["D"]
 
 
-@pytest.mark.xfail(
-    reason="when the erased shopper's events were the only ones, the rebuild ends 'empty' and no "
-    "new version replaces the serving one: their co-occurrences and popularity keep being served "
-    "(while the stored artifacts are already dropped, so a restart would serve nothing)",
-    strict=True,
-)
 def test_erasing_the_only_shopper_leaves_nothing_of_their_history(client: TestClient) -> None:
     client.post("/events", json=[{"user_id": "solo", "item_id": "A", "type": "view"},
                                  {"user_id": "solo", "item_id": "B", "type": "view"}])

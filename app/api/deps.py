@@ -14,14 +14,14 @@ from app.services.background import Background
 from app.services.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_background(request: Request) -> Background:
+async def get_background(request: Request) -> Background:
     return request.app.state.background  # type: ignore[no-any-return]
 
 
@@ -70,11 +70,11 @@ def _check(runtime: Runtime, key: str | None, *, write: bool) -> None:
     raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "ApiKey"})
 
 
-def require_read(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
+async def require_read(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
     _check(runtime, key, write=False)
 
 
-def require_write(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
+async def require_write(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
     _check(runtime, key, write=True)
 
 

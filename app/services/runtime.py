@@ -8,6 +8,8 @@ a dependency; nothing here is a module-level global.
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,11 +28,14 @@ from app.store import events as event_store
 from app.store import items as item_store
 from app.store import model_versions as versions
 from app.store.db import make_engine, make_session_factory
+from app.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
+# Each poll re-reads what changed just before the previous poll: a transaction may commit after a
+# later one it raced with. Past the overlap, a quiet store costs a poll nothing.
 CATALOG_OVERLAP = timedelta(seconds=5)
-EVENTS_OVERLAP = 1000  # ids re-read on each tail, for transactions that commit out of id order
+EVENTS_OVERLAP_SECONDS = 1.0
 TAIL_BATCH = 10_000
 
 
@@ -44,8 +49,9 @@ class Runtime:
     activity: RecentActivity = field(default_factory=RecentActivity)
     erased: dict[str, datetime] = field(default_factory=dict)  # user -> when erased
     background: Any = None  # the process's `Background` worker, once started
-    catalog_seen_until: object = None  # the newest items.updated_at applied to `catalog`
+    catalog_polled_at: datetime | None = None  # when the last catalog poll started
     events_seen_until: int = 0  # the newest event id applied to `activity`
+    tail_marks: deque[tuple[float, int]] = field(default_factory=deque)  # (monotonic, seen id)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -91,12 +97,11 @@ class Runtime:
 
     def refresh_catalog(self) -> None:
         """Apply catalog rows changed since the last refresh (all rows the first time)."""
-        since = self.catalog_seen_until
-        # Overlap the window: a transaction may commit after a later one it raced with.
-        window = None if since is None else since - CATALOG_OVERLAP  # type: ignore[operator]
+        started = utcnow()
+        since = self.catalog_polled_at
+        window = None if since is None else since - CATALOG_OVERLAP
         with self.engine.connect() as connection:
             rows = item_store.changed_since(connection, window)
-        newest = since
         for row in rows:
             self.catalog.apply(
                 row.item_id,
@@ -104,9 +109,7 @@ class Runtime:
                 deleted=row.deleted_at is not None,
                 categories=row.categories or (),
             )
-            if newest is None or row.updated_at > newest:  # type: ignore[operator]
-                newest = row.updated_at
-        self.catalog_seen_until = newest
+        self.catalog_polled_at = started
 
     # --- recent activity -----------------------------------------------------------------------
 
@@ -123,12 +126,23 @@ class Runtime:
 
     def tail_events(self) -> None:
         """Read events other processes stored since the last tail into the activity index."""
-        start = max(self.events_seen_until - EVENTS_OVERLAP, self.model.meta.last_event_id)
-        with self.engine.connect() as connection:
-            rows = event_store.read_events_after(connection, start, TAIL_BATCH)
-        if rows:
+        now = time.monotonic()
+        marks = self.tail_marks
+        while len(marks) > 1 and marks[1][0] <= now - EVENTS_OVERLAP_SECONDS:
+            marks.popleft()
+        start = marks[0][1] if marks else self.events_seen_until
+        start = max(start, self.model.meta.last_event_id)
+        while True:
+            with self.engine.connect() as connection:
+                rows = event_store.read_events_after(connection, start, TAIL_BATCH)
+            if not rows:
+                break
             self.record_events([tuple(r) for r in rows])  # type: ignore[misc]
-            self.events_seen_until = max(self.events_seen_until, rows[-1][0])
+            start = rows[-1][0]
+            self.events_seen_until = max(self.events_seen_until, start)
+            if len(rows) < TAIL_BATCH:
+                break
+        marks.append((now, self.events_seen_until))
 
     def safe_startup_load(self) -> None:
         """Load what can be loaded at start; a store without a schema yet starts empty."""

@@ -242,7 +242,7 @@ def build_model(url: str) -> dict[str, Any]:
         "import json, resource\n"
         "from app.config import Settings\n"
         "from app.services.rebuild import run_rebuild\n"
-        "r = run_rebuild(Settings())\n"
+        "r = run_rebuild(Settings(), tune=False)\n"  # the refit; model selection is timed apart
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print(json.dumps({'status': r.status, 'stages': r.stages, 'rss_mb': rss}))\n"
     )

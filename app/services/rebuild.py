@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 from app.api.schemas.items import item_text
 from app.config import Settings
 from app.recommender.content import TfidfVectorizer
-from app.recommender.explain import explain_all
 from app.recommender.itemknn import ItemKNN
 from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matrix
 from app.recommender.registry import DEFAULT_PARAMS, make_model
@@ -197,7 +196,6 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     top_items, top_scores = recommend_all(model, touched, settings.cache_size, exclude_seen=True)
     # A predicted preference <= 0 is no evidence: such slots are filled from popularity at serve time.
     top_items[~(top_scores > 0)] = -1
-    because = explain_all(X, top_items, neighbours)
     timer.lap("topn")
 
     popularity = np.asarray(X.sum(axis=0)).ravel().astype(np.float32)
@@ -214,7 +212,6 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         item_ids=items.ids,
         top_items=top_items,
         top_scores=np.where(top_items >= 0, top_scores, 0).astype(np.float32),
-        because=because,
         seen=X,
         neighbours=neighbours.astype(np.float32),
         popular=popular,

@@ -45,7 +45,6 @@ class ServingModel:
     item_ids: list[str]
     top_items: np.ndarray  # int32 (n_users, N), -1 padded, build-time seen items excluded
     top_scores: np.ndarray  # float32 (n_users, N)
-    because: np.ndarray  # int32 (n_users, N): the seen item that explains each one, -1 if none
     seen: sp.csr_matrix  # (n_users, n_items) confidence of what each user touched
     neighbours: sp.csr_matrix  # (n_items, n_items) item-item similarities kept per item
     popular: np.ndarray  # int32 item indices, most popular first
@@ -98,7 +97,6 @@ class ServingModel:
             item_ids=[],
             top_items=np.empty((0, 0), dtype=np.int32),
             top_scores=np.empty((0, 0), dtype=np.float32),
-            because=np.empty((0, 0), dtype=np.int32),
             seen=sp.csr_matrix((0, 0), dtype=np.float32),
             neighbours=sp.csr_matrix((0, 0), dtype=np.float32),
             popular=np.empty(0, dtype=np.int32),
@@ -114,7 +112,6 @@ class ServingModel:
             "item_ids": pack_strings(self.item_ids),
             "top_items": self.top_items,
             "top_scores": self.top_scores,
-            "because": self.because,
             "popular": self.popular,
             "popular_scores": self.popular_scores,
             "category_names": pack_strings(self.category_names),
@@ -136,7 +133,6 @@ class ServingModel:
             item_ids=unpack_strings(s["item_ids"]),
             top_items=s["top_items"],
             top_scores=s["top_scores"],
-            because=s["because"],
             seen=unpack_csr("seen", s),
             neighbours=unpack_csr("neighbours", s),
             popular=s["popular"],

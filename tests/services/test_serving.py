@@ -1,7 +1,7 @@
 """Serve-time logic of `recommend()`, `popular()` and `similar()` on a hand-made snapshot.
 
 Items a, b, c, d (categories: a, b in "y"; c, d in "x"); popularity d > a > b > c.
-alice saw a; her cached list is c (0.9), b (0.5), both because of a. bob saw d; nothing predicted.
+alice saw a; her cached list is c (0.9), b (0.5), both explained by a (S[a, c], S[a, b] > 0). bob saw d; nothing predicted.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ def snapshot() -> ServingModel:
         item_ids=["a", "b", "c", "d"],
         top_items=np.array([[C, B, -1], [-1, -1, -1]], dtype=np.int32),
         top_scores=np.array([[0.9, 0.5, 0], [0, 0, 0]], dtype=np.float32),
-        because=np.array([[A, A, -1], [-1, -1, -1]], dtype=np.int32),
         seen=sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float32)),
         neighbours=neighbours,
         popular=np.array([D, A, B, C], dtype=np.int32),

@@ -95,6 +95,10 @@ def test_outage_writes_503_reads_from_memory_and_reconnect(
         assert response.status_code == 200, (path, response.text)
         assert response.json()["items"] == before[path]["items"], path
     assert client.get("/users/u0/recommendations?limit=5").json()["model_version"] == version
+    # The probes tell an orchestrator the truth: alive, but not ready.
+    assert client.get("/healthz").status_code == 200
+    readyz = client.get("/readyz")
+    assert readyz.status_code == 503 and readyz.json()["detail"].startswith("database unreachable")
 
     # The database returns: the very next write succeeds, without restarting anything.
     proxy.restore()
@@ -102,6 +106,7 @@ def test_outage_writes_503_reads_from_memory_and_reconnect(
     assert response.status_code == 202, response.text
     assert response.json() == {"accepted": 10, "duplicates": 0}
     assert stored(database_url, "back") == (10, 10)
+    assert client.get("/readyz").status_code == 200
     assert client.get("/model").json()["version"] == version
     # ... and it counts for the shopper at once (the real-time path still works).
     assert (

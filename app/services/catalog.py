@@ -20,13 +20,7 @@ def upsert_items(session: Session, items: list[dict[str, Any]]) -> list[Item]:
 
 def publish_items(runtime: Runtime, items: list[Item]) -> None:
     """After commit: availability and categories take effect in this process at once."""
-    for item in items:
-        runtime.catalog.apply(
-            item.item_id,
-            available=item.available,
-            deleted=item.deleted_at is not None,
-            categories=item.categories or (),
-        )
+    runtime.catalog.apply_items(items)
 
 
 def delete_item(session: Session, item_id: str) -> bool:

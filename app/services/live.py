@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 class CatalogIndex:
@@ -34,6 +35,16 @@ class CatalogIndex:
         else:
             self.hidden.discard(item_id)
             self.known[item_id] = None
+
+    def apply_items(self, items: Iterable[Any]) -> None:
+        """Apply catalog rows or Item objects (item_id, available, deleted_at, categories)."""
+        for item in items:
+            self.apply(
+                item.item_id,
+                available=item.available,
+                deleted=item.deleted_at is not None,
+                categories=item.categories or (),
+            )
 
     def exists(self, item_id: str) -> bool:
         """In the catalog and not deleted (it may be unavailable)."""

@@ -102,13 +102,7 @@ class Runtime:
         window = None if since is None else since - CATALOG_OVERLAP
         with self.engine.connect() as connection:
             rows = item_store.changed_since(connection, window)
-        for row in rows:
-            self.catalog.apply(
-                row.item_id,
-                available=row.available,
-                deleted=row.deleted_at is not None,
-                categories=row.categories or (),
-            )
+        self.catalog.apply_items(rows)
         self.catalog_polled_at = started
 
     # --- recent activity -----------------------------------------------------------------------

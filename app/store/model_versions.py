@@ -113,13 +113,6 @@ def last_run(session: Session) -> RebuildRun | None:
     return session.scalars(select(RebuildRun).order_by(RebuildRun.id.desc()).limit(1)).first()
 
 
-def count_succeeded(session: Session) -> int:
-    return (
-        session.scalar(select(func.count()).select_from(RebuildRun).where(RebuildRun.status == "succeeded"))
-        or 0
-    )
-
-
 def save_evaluation(
     session: Session, settings: dict[str, Any], rows: list[dict[str, Any]], now: datetime
 ) -> None:

@@ -10,12 +10,35 @@ from app.recommender.itemknn import ItemKNN, explain
 
 
 def test_similarity_by_hand_with_shrinkage():
-    # Items 0 and 1 co-occur for one user; |x0| = sqrt(2), |x1| = 1; shrinkage 1.
+    # Items 0 and 1 co-occur for one user (n01 = 1); |x0| = sqrt(2), |x1| = 1; shrinkage 1
+    # multiplies the cosine by n01 / (n01 + 1) = 1/2.
     X = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1]], np.float32))
     S = ItemKNN(k=10, shrinkage=1.0).fit(X).neighbours.toarray()
-    assert S[0, 1] == pytest.approx(1 / (np.sqrt(2) + 1), rel=1e-6)
+    assert S[0, 1] == pytest.approx(1 / np.sqrt(2) / 2, rel=1e-6)
     assert S[1, 2] == 0 and np.all(np.diag(S) == 0)
     np.testing.assert_allclose(S, S.T)
+
+
+def test_shrinkage_counts_users_not_confidence():
+    # Items 0 and 1 co-occur for users 0 and 1, items 0 and 2 for user 2 only. Scaling the
+    # confidences (other event weights) leaves the cosines and so the shrunk similarities alone.
+    X = sp.csr_matrix(np.array([[1, 1, 0], [2, 3, 0], [1, 0, 4]], np.float32))
+    S = ItemKNN(k=10, shrinkage=2.0).fit(X).neighbours.toarray()
+    S5 = ItemKNN(k=10, shrinkage=2.0).fit(X * 5).neighbours.toarray()
+    np.testing.assert_allclose(S, S5, rtol=1e-5)
+    cos = (X.T @ X).toarray() / np.outer(*[np.sqrt((X.multiply(X)).sum(axis=0)).A1] * 2)
+    assert S[0, 1] == pytest.approx(cos[0, 1] * 2 / 4, rel=1e-5)
+    assert S[0, 2] == pytest.approx(cos[0, 2] * 1 / 3, rel=1e-5)
+
+
+def test_items_no_neighbour_reaches_come_in_popularity_order():
+    # User 0 touched only item 0, which has no neighbour: item 3 (2 users) before item 2 (1 user,
+    # confidence 2) before item 1 (1 user, confidence 1), not by item code.
+    X = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 2, 1], [0, 1, 0, 1]], np.float32))
+    model = ItemKNN(k=10, shrinkage=0.0).fit(X)
+    scores = model.score_users(np.array([0]))[0]
+    assert np.argsort(-scores[1:], kind="stable").tolist() == [2, 1, 0]
+    assert scores.max() <= 1e-6
 
 
 def test_only_k_best_neighbours_are_kept():

@@ -1,7 +1,8 @@
 """Serve-time logic of `recommend()`, `popular()` and `similar()` on a hand-made snapshot.
 
 Items a, b, c, d (categories: a, b in "y"; c, d in "x"); popularity d > a > b > c.
-alice saw a; her cached list is c (0.9), b (0.5), both explained by a (S[a, c], S[a, b] > 0). bob saw d; nothing predicted.
+alice saw a; her cached list is c (0.9), b (0.5), both explained by a (S[a, c], S[a, b] > 0).
+bob saw d; nothing predicted.
 """
 
 from __future__ import annotations

@@ -7,10 +7,15 @@ references, are scored by the same code (`app.recommender.evaluation`): top-10 w
 user touched in training excluded, truth = items new to the user in the test period.
 
 Rows per data set:
-  shoprec default       the service's default model (DEFAULT_ALGORITHM) with the registry's
-                        default parameters and the service's default confidence weights
-  shoprec auto          `select_model` on the training events (a validation holdout carved from
-                        them), then refit on all training events
+  shoprec default       what a fresh service with default Settings serves after its first rebuild
+                        on the training events: ALGORITHM=auto tunes then (`tuning_due`), through
+                        the service's own `choose_model` (global holdout of the training events,
+                        TUNE_BUDGET_SECONDS), falling back to `resolve_algorithm` when selection
+                        cannot run; the chosen model is refit on all training events
+  shoprec fallback      DEFAULT_ALGORITHM with the registry's DEFAULT_PARAMS and the default
+                        confidence weights: what `auto` serves when selection cannot run
+  shoprec auto          `select_model` with the data set's own split method and item texts,
+                        within --budget seconds, then refit on all training events
   ref *                 references, each tuned on the same validation holdout over the grid in
                         REFERENCE_GRIDS, then refit on all training events:
                         implicit ALS, implicit BM25 and cosine item-kNN, EASE (below), popularity.
@@ -60,7 +65,14 @@ from app.recommender.evaluation import (  # noqa: E402
     validation_split,
 )
 from app.recommender.matrix import EVENT_TYPES, ConfidenceConfig, Vocabulary  # noqa: E402
-from app.services.rebuild import DEFAULT_ALGORITHM, confidence_config  # noqa: E402
+from app.services.rebuild import (  # noqa: E402
+    DEFAULT_ALGORITHM,
+    _try_choose,
+    confidence_config,
+    resolve_algorithm,
+    tuning_due,
+)
+from app.store.events import EventArrays  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 SEED = 42
@@ -328,9 +340,29 @@ def run_reference(label: str, split: Split, val: Split, quick: bool) -> EvalResu
 # --------------------------------------------------------------------------------------------
 
 
-def service_config(rating_max: float) -> ConfidenceConfig:
-    """The confidence weights a fresh service would use: Settings' defaults, no .env file."""
-    return confidence_config(Settings(_env_file=None, rating_max=rating_max))  # type: ignore[call-arg]
+def service_settings(rating_max: float) -> Settings:
+    """A fresh service's settings: the defaults, no .env file."""
+    return Settings(_env_file=None, rating_max=rating_max)  # type: ignore[call-arg]
+
+
+def service_choice(split: Split, settings: Settings) -> tuple[str, dict[str, Any], ConfidenceConfig]:
+    """The model the service's first rebuild would serve, given only the training events.
+
+    The same calls as `app.services.rebuild._build`: tune when `tuning_due` says so (the first
+    rebuild of a store with ALGORITHM=auto), else, or when selection cannot run, `resolve_algorithm`.
+    """
+    t = split.train
+    arrays = EventArrays(
+        user_ids=np.array([f"u{u}" for u in t.users], dtype=object),
+        item_ids=np.array([f"i{i}" for i in t.items], dtype=object),
+        type_codes=t.types, values=t.values, timestamps=t.timestamps, last_event_id=len(t),
+    )
+    base = confidence_config(settings)
+    choice, _ = _try_choose(arrays, settings, base) if tuning_due(settings, None) else (None, None)
+    if choice is not None:
+        return choice.algorithm, choice.params, choice.config
+    algorithm, params, config, _ = resolve_algorithm(settings.algorithm, None, base)
+    return algorithm, params, config
 
 
 def run_dataset(ds: Dataset, quick: bool, budget: float) -> list[EvalResult]:
@@ -342,10 +374,18 @@ def run_dataset(ds: Dataset, quick: bool, budget: float) -> list[EvalResult]:
         f"({TEST_FRACTION:.0%} test)",
         flush=True,
     )
-    config = service_config(ds.rating_max)
+    settings = service_settings(ds.rating_max)
+    config = confidence_config(settings)
+    t0 = time.perf_counter()
+    algorithm, params, service_config_ = service_choice(split, settings)
+    print(f"service (ALGORITHM={settings.algorithm}, TUNE_BUDGET_SECONDS="
+          f"{settings.tune_budget_seconds:g}): {algorithm} {params} in "
+          f"{time.perf_counter() - t0:.0f}s", flush=True)
     results = [
+        evaluate_model(algorithm, split, params, service_config_, k=K,
+                       item_features=ds.item_texts, label=f"shoprec default ({algorithm})"),
         evaluate_model(DEFAULT_ALGORITHM, split, None, config, k=K, item_features=ds.item_texts,
-                       label=f"shoprec default ({DEFAULT_ALGORITHM})")
+                       label=f"shoprec fallback ({DEFAULT_ALGORITHM})"),
     ]
     # Selection sees the training events only; its item texts are indexed by training item codes.
     sel = select_model(

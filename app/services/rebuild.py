@@ -35,7 +35,8 @@ from app.store.models import ModelVersion, utcnow
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALGORITHM = "hybrid"  # EASE + log popularity: closest to the best reference on every shared set (README)
+# EASE + log popularity: closest to the best reference on every shared set (README, Accuracy).
+DEFAULT_ALGORITHM = "hybrid"
 NEIGHBOURS_K = 50  # item-item neighbours kept for real-time re-scoring, similar items, reasons
 DEAD_LOCK_ATTEMPTS = 30  # x 0.1 s: how long a dead rebuild process's lock may take to free
 

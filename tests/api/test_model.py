@@ -15,6 +15,7 @@ from app.api.schemas.model import EvaluationTable, ModelInfo
 from app.config import Settings
 from app.main import create_app
 from app.services import rebuild as rebuild_module
+from app.services.rebuild import DEFAULT_ALGORITHM
 from tests.conftest import rebuild, two_taste_events, wait_for
 
 FANS_OF_I9 = [{"user_id": f"fan{k}", "item_id": "i9", "type": "purchase"} for k in range(10)]
@@ -59,7 +60,7 @@ def test_rebuild_builds_a_version_and_counts_what_it_saw(client: TestClient) -> 
     body = wait_for(lambda: (m := client.get("/model").json())["status"] == "ready" and m)
 
     assert body["version"] == 1
-    assert body["algorithm"] == "itemknn"
+    assert body["algorithm"] == DEFAULT_ALGORITHM
     assert (body["n_users"], body["n_items"], body["n_events"]) == (20, 10, 80)
     assert body["events_since_build"] == 0
     assert body["built_at"] is not None and body["build_seconds"] >= 0
@@ -96,7 +97,9 @@ def test_failed_rebuild_keeps_the_previous_model_and_reports_the_error(
     client.post("/events", json={"user_id": "u0", "item_id": "i9", "type": "view"})
     client.post("/model/rebuild")
 
-    failed = wait_for(lambda: (m := client.get("/model").json())["last_error"] and m)
+    failed = wait_for(
+        lambda: (m := client.get("/model").json())["last_error"] and m["status"] != "building" and m
+    )
     assert "fit exploded on purpose" in failed["last_error"]
     assert "Traceback" not in failed["last_error"]
     assert failed["status"] == "ready"

@@ -12,7 +12,7 @@ from app.api.schemas.events import EventIn
 from app.config import Settings
 from app.services import rebuild as rebuild_module
 from app.services.ingest import store_events
-from app.services.rebuild import run_rebuild
+from app.services.rebuild import DEFAULT_ALGORITHM, run_rebuild
 from app.services.snapshot import ModelMeta, ServingModel
 from app.store import model_versions as versions
 from app.store.db import make_engine, make_session_factory
@@ -63,7 +63,7 @@ def test_build_persists_a_version_with_stage_timings(settings: Settings, engine:
     with make_session_factory(engine)() as session:
         row = session.get(ModelVersion, 1)
         assert row is not None
-        assert (row.algorithm, row.n_users, row.n_items, row.n_events) == ("itemknn", 20, 10, 80)
+        assert (row.algorithm, row.n_users, row.n_items, row.n_events) == (DEFAULT_ALGORITHM, 20, 10, 80)
         # Stored before the persist stage ends, so that one is only in the result.
         assert row.stages == {k: v for k, v in result.stages.items() if k != "persist"}
         assert row.artifact is not None

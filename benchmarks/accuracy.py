@@ -9,7 +9,7 @@ user touched in training excluded, truth = items new to the user in the test per
 Rows per data set:
   shoprec default       what a fresh service with default Settings serves after its first rebuild
                         on the training events: ALGORITHM=auto tunes then (`tuning_due`), through
-                        the service's own `choose_model` (global holdout of the training events,
+                        the service's own `choose_model` (a temporal holdout of the training events,
                         TUNE_BUDGET_SECONDS), falling back to `resolve_algorithm` when selection
                         cannot run; the chosen model is refit on all training events
   shoprec fallback      DEFAULT_ALGORITHM with the registry's DEFAULT_PARAMS and the default

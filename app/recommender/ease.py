@@ -85,7 +85,8 @@ class EASE(Recommender):
         self.X = X
         self.n_users, self.n_items = X.shape
         self.items = head_items(X, self.params["max_items"])
-        self.B = ease_weights(X[:, self.items], self.params["l2"])
+        # C order: scipy's sparse @ dense ravels B, which copies all of it when B is not C-contiguous.
+        self.B = np.ascontiguousarray(ease_weights(X[:, self.items], self.params["l2"]))
         pop = popularity_scores(X)
         rank = np.empty(self.n_items, dtype=np.float64)
         rank[np.argsort(-pop, kind="stable")] = np.arange(self.n_items)
@@ -94,7 +95,12 @@ class EASE(Recommender):
 
     def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         rows = as_interactions(rows, self.n_items, "rows")
-        head = finite_scores(rows[:, self.items] @ self.B)
+        # rows @ P with P the (n_items, n_head) 0/1 column selector: far faster than rows[:, items].
+        P = sp.csr_matrix(
+            (np.ones(self.items.size, np.float32), (self.items, np.arange(self.items.size))),
+            shape=(self.n_items, self.items.size),
+        )
+        head = finite_scores((rows @ P) @ self.B)
         if self.items.size == self.n_items:
             return head
         # The tail sits just below the row's lowest head score, most popular first; the gap is a
@@ -119,7 +125,7 @@ class EASE(Recommender):
     def from_state(cls, state: dict[str, np.ndarray], params: dict[str, Any]) -> Self:
         model = cls(**params)
         model.X = unpack_csr("X", state)
-        model.B = np.asarray(state["B"], dtype=np.float32)
+        model.B = np.ascontiguousarray(state["B"], dtype=np.float32)
         model.n_users, model.n_items = model.X.shape
         model.items = np.asarray(state["items"], dtype=np.int64)
         model.tail_order = np.asarray(state["tail_order"], dtype=np.float32)

@@ -8,6 +8,7 @@ list is padded with index ``-1`` and score ``-inf`` (callers drop ``idx < 0``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -112,6 +113,7 @@ def recommend_all(
     n: int,
     exclude_seen: bool = True,
     block_size: int | None = None,
+    workers: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``n`` (indices, scores) for every user (row) of ``X``, computed in blocks of users.
 
@@ -123,9 +125,15 @@ def recommend_all(
     block = block_size or block_size_for(n_items)
     idx = np.full((n_users, n), -1, dtype=np.int32)
     out = np.full((n_users, n), -np.inf, dtype=np.float32)
-    for start in range(0, n_users, block):
+
+    def run(start: int) -> None:
         users = np.arange(start, min(start + block, n_users))
         scores = model.score_users(users)
         exclude = X[start:start + len(users)] if exclude_seen else None
         idx[users], out[users] = top_n(scores, n, exclude, overwrite_scores=True)
+
+    # numpy and scipy release the GIL in the heavy steps, so blocks overlap on the cores;
+    # each worker holds one block, so memory grows by one block per extra worker.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(run, range(0, n_users, block)))
     return idx, out

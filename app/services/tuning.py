@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import Settings
-from app.recommender.evaluation import Events, select_model
+from app.recommender.evaluation import Events, select_model, temporal_split
+from app.recommender.evaluation.split import SplitMethod
 from app.recommender.matrix import ConfidenceConfig, Vocabulary
 from app.store.events import EventArrays
+
+HOLDOUT_FRACTION = 0.2
+MIN_HOLDOUT_USERS = 300  # below this, a holdout's NDCG differences are mostly noise
 
 
 @dataclass(frozen=True)
@@ -28,12 +32,24 @@ def to_events(arrays: EventArrays) -> Events:
     return Events.from_arrays(users, items, arrays.type_codes, arrays.values, arrays.timestamps)
 
 
+def holdout_method(events: Events) -> SplitMethod:
+    """A global time cut mirrors serving the future, but a short or bursty history can leave it
+    too few shoppers to judge by; then each shopper's latest events are held out instead."""
+    split = temporal_split(events, "global", HOLDOUT_FRACTION)
+    return "global" if len(split.eval_users) >= MIN_HOLDOUT_USERS else "per_user"
+
+
 def choose_model(arrays: EventArrays, settings: Settings, base: ConfidenceConfig) -> Choice:
     """Evaluate the candidates on a temporal holdout within TUNE_BUDGET_SECONDS; the best wins."""
-    selection = select_model(to_events(arrays), settings.tune_budget_seconds, base_config=base)
+    events = to_events(arrays)
+    method = holdout_method(events)
+    selection = select_model(
+        events, settings.tune_budget_seconds, method=method, test_fraction=HOLDOUT_FRACTION, base_config=base
+    )
     metrics: dict[str, Any] = {
         "holdout": {k: round(float(v), 5) for k, v in selection.metrics.items()},
         "rule": selection.rule,
+        "holdout_split": method,
         "tuned": True,
         "tune_seconds": round(selection.seconds, 2),
         "confidence": dataclasses.asdict(selection.config),

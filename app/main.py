@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api.errors import COMMON_RESPONSES, install_error_handlers
+from app.api.fastpath import RecommendationsFastPath
 from app.api.middleware import LimitsMiddleware
 from app.api.routes import events, health, items, model, recommendations, users
 from app.config import Settings
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
     ):
         app.include_router(router)
+    # Innermost of the middleware: CORS headers and limits apply to the fast path too.
+    app.add_middleware(RecommendationsFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

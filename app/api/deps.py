@@ -52,7 +52,7 @@ def _matches(key: str, keys: list[str]) -> bool:
     return found
 
 
-def _check(runtime: Runtime, key: str | None, *, write: bool) -> None:
+def check_key(runtime: Runtime, key: str | None, *, write: bool) -> None:
     settings = runtime.settings
     if not settings.auth_enabled:
         return
@@ -71,11 +71,11 @@ def _check(runtime: Runtime, key: str | None, *, write: bool) -> None:
 
 
 async def require_read(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
-    _check(runtime, key, write=False)
+    check_key(runtime, key, write=False)
 
 
 async def require_write(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
-    _check(runtime, key, write=True)
+    check_key(runtime, key, write=True)
 
 
 ReadAccess = Depends(require_read)

@@ -1,0 +1,57 @@
+"""The recommendations fast path answers exactly as the documented route."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.fastpath import parse
+from app.services.recommend import Query
+from tests.conftest import rebuild, two_taste_events
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "expected"),
+    [
+        ("/users/u1/recommendations", b"", Query("u1", 10, 0, None, True)),
+        ("/users/u 1/recommendations", b"limit=5&offset=3", Query("u 1", 5, 3, None, True)),
+        (
+            "/users/u1/recommendations",
+            b"category=run%20ning&exclude_seen=False",
+            Query("u1", 10, 0, "run ning", False),
+        ),
+        ("/users/u1/recommendations", b"exclude_seen=1&limit=100", Query("u1", 100, 0, None, True)),
+    ],
+)
+def test_well_formed_queries_take_the_fast_path(path: str, query: bytes, expected: Query) -> None:
+    assert parse(path, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/users//recommendations", b""),
+        ("/users/ u1/recommendations", b""),
+        ("/users/a/b/recommendations", b""),
+        ("/users/" + "x" * 129 + "/recommendations", b""),
+        ("/users/u1/recommendations", b"limit=0"),
+        ("/users/u1/recommendations", b"limit=101"),
+        ("/users/u1/recommendations", b"limit=-1"),
+        ("/users/u1/recommendations", b"offset=1001"),
+        ("/users/u1/recommendations", b"exclude_seen=maybe"),
+        ("/users/u1/recommendations", b"unknown=1"),
+    ],
+)
+def test_anything_else_falls_through_to_the_route(path: str, query: bytes) -> None:
+    assert parse(path, query) is None
+
+
+def test_fast_path_and_route_give_the_same_answer(client: TestClient) -> None:
+    client.post("/events", json=two_taste_events())
+    rebuild(client)
+    for params in ({}, {"limit": 3, "offset": 1}, {"exclude_seen": "false"}, {"category": "none"}):
+        fast = client.get("/users/u0/recommendations", params=params).json()
+        # An extra (ignored) parameter makes the request fall through to the FastAPI route.
+        routed = client.get("/users/u0/recommendations", params={**params, "trace": "1"}).json()
+        assert fast == routed
+    assert client.get("/users/u0/recommendations", params={"limit": 0}).status_code == 422

@@ -403,7 +403,7 @@ def _wrk(base: str, paths: Sequence[str], *, connections: int, seconds: float) -
                 "-c",
                 str(connections),
                 "-d",
-                f"{seconds:g}s",
+                f"{max(1, round(seconds))}s",  # wrk takes whole seconds only
                 "--latency",
                 "-s",
                 str(script),

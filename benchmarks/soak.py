@@ -156,7 +156,8 @@ def _client(config: str) -> None:
         if r < 0.70:
             return "recommendations", "GET", f"/users/{user()}/recommendations?limit=10", None
         if r < 0.78:
-            return "similar", "GET", f"/items/{item()}/similar?limit=10", None
+            # Items of the loaded catalog: a random new id may never have been created (a right 404).
+            return "similar", "GET", f"/items/sku-{rng.randrange(n_items)}/similar?limit=10", None
         if r < 0.82:
             return "popular", "GET", "/popular?limit=10", None
         if r < 0.93:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.recommender.matrix import EVENT_TYPES, event_weights
 from app.services.live import CatalogIndex, RecentActivity
+from app.services.memory import pin_mmap_threshold, release_freed_memory
 from app.services.rebuild import confidence_config
 from app.services.snapshot import ModelMeta, ServingModel
 from app.store import events as event_store
@@ -55,6 +56,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
+        pin_mmap_threshold()
         engine = make_engine(settings.sqlalchemy_url)
         return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
 
@@ -83,13 +85,17 @@ class Runtime:
                 last_event_id=row.last_event_id,
             )
             blob = row.artifact
+            session.expunge(row)
+            del row  # the blob is the only reference left to the stored bytes
         snapshot = ServingModel.from_bytes(blob, meta)
+        del blob
         self.model = snapshot  # one attribute store: the atomic swap
         if meta.built_at is not None:
             for user_id, when in list(self.erased.items()):
                 if when < meta.built_at:
                     del self.erased[user_id]
         self.activity.prune(meta.last_event_id)
+        release_freed_memory()  # the previous model's arrays
         log.info("serving model version %s (%s)", meta.version, meta.algorithm)
         return True
 

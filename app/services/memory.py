@@ -1,0 +1,40 @@
+"""Give freed model memory back to the operating system (glibc only; elsewhere a no-op).
+
+A model swap frees hundreds of megabytes of numpy arrays. glibc raises its mmap threshold after
+large frees, so later large arrays land in the heap, whose freed pages it keeps: a server's RSS then
+grows with every swap although nothing leaks. Pinning the threshold keeps large arrays in their own
+mappings (returned on free), and a trim after each swap hands back what the heap still holds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+
+log = logging.getLogger(__name__)
+
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+_libc: ctypes.CDLL | None = None
+try:
+    _name = ctypes.util.find_library("c")
+    if _name:
+        _lib = ctypes.CDLL(_name)
+        if hasattr(_lib, "mallopt") and hasattr(_lib, "malloc_trim"):
+            _libc = _lib
+except OSError:  # pragma: no cover - not glibc
+    _libc = None
+
+
+def pin_mmap_threshold() -> None:
+    if _libc is not None:
+        _libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
+def release_freed_memory() -> None:
+    gc.collect()
+    if _libc is not None:
+        _libc.malloc_trim(0)

@@ -7,10 +7,10 @@ processes accepted arrive within `POLL_INTERVAL_SECONDS`). Updates are idempoten
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 
@@ -59,20 +59,15 @@ class CatalogIndex:
         return cats is not None and category in cats
 
 
-@dataclass(frozen=True)
-class RecentEvent:
-    weight: float
-    event_id: int
-
-
 class RecentActivity:
-    """Per user, the items touched since the serving model's last event, with their weight.
+    """Per user, the items touched since the serving model's last event: item -> (weight, event id).
 
-    Bounded: at most `max_items` per user and `max_users` users (least recently active dropped).
+    Bounded: at most `max_items` per user (the oldest dropped) and `max_users` users (the least
+    recently active dropped). Ids are interned: millions of entries share one string per id.
     """
 
-    def __init__(self, *, max_users: int = 100_000, max_items: int = 50) -> None:
-        self._users: OrderedDict[str, dict[str, RecentEvent]] = OrderedDict()
+    def __init__(self, *, max_users: int = 50_000, max_items: int = 20) -> None:
+        self._users: OrderedDict[str, dict[str, tuple[float, int]]] = OrderedDict()
         self._lock = threading.Lock()
         self.max_users = max_users
         self.max_items = max_items
@@ -81,16 +76,16 @@ class RecentActivity:
         with self._lock:
             items = self._users.get(user_id)
             if items is None:
-                items = self._users[user_id] = {}
+                items = self._users[sys.intern(user_id)] = {}
                 if len(self._users) > self.max_users:
                     self._users.popitem(last=False)
             else:
                 self._users.move_to_end(user_id)
             old = items.get(item_id)
-            if old is None or old.event_id < event_id:
-                total = weight + (old.weight if old is not None and old.event_id != event_id else 0)
+            if old is None or old[1] < event_id:
+                total = weight + (old[0] if old is not None and old[1] != event_id else 0)
                 items.pop(item_id, None)
-                items[item_id] = RecentEvent(total, event_id)
+                items[sys.intern(item_id)] = (total, event_id)
                 if len(items) > self.max_items:
                     items.pop(next(iter(items)))
 
@@ -98,7 +93,7 @@ class RecentActivity:
         items = self._users.get(user_id)
         if not items:
             return {}
-        return {i: e.weight for i, e in list(items.items()) if e.event_id > after_event_id}
+        return {i: w for i, (w, e) in list(items.items()) if e > after_event_id}
 
     def forget(self, user_id: str) -> None:
         with self._lock:
@@ -109,7 +104,7 @@ class RecentActivity:
         with self._lock:
             for user_id in list(self._users):
                 items = self._users[user_id]
-                for item_id in [i for i, e in items.items() if e.event_id <= upto_event_id]:
+                for item_id in [i for i, (_, e) in items.items() if e <= upto_event_id]:
                     del items[item_id]
                 if not items:
                     del self._users[user_id]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.recommender.matrix import EVENT_TYPES, event_weights
 from app.services.live import CatalogIndex, RecentActivity
-from app.services.memory import pin_mmap_threshold, release_freed_memory
+from app.services.memory import release_freed_memory, tune_malloc
 from app.services.rebuild import confidence_config
 from app.services.snapshot import ModelMeta, ServingModel
 from app.store import events as event_store
@@ -56,7 +56,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        pin_mmap_threshold()
+        tune_malloc()
         engine = make_engine(settings.sqlalchemy_url)
         return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
 

@@ -25,44 +25,9 @@ from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matr
 from app.recommender.persist import dumps
 from app.recommender.registry import MODELS, make_model
 from app.recommender.topn import recommend_all
+from benchmarks._common import synthetic_shop
 
 N_EVENTS, N_USERS, N_ITEMS, N_CLUSTERS, SEED = 1_000_000, 50_000, 20_000, 50, 42
-IN_CLUSTER = 0.8  # share of a user's events inside their taste cluster
-
-
-def synthetic_events(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Shop-like events: Zipf-ish item popularity and user activity, clustered tastes."""
-    item_weight = 1.0 / np.arange(1, N_ITEMS + 1) ** 0.9
-    item_weight = item_weight[rng.permutation(N_ITEMS)]
-    item_cluster = rng.integers(0, N_CLUSTERS, N_ITEMS)
-    # Per-cluster CDFs laid end to end on [c, c + 1): one searchsorted samples every event.
-    order = np.argsort(item_cluster, kind="stable")
-    w = item_weight[order]
-    cluster_sorted = item_cluster[order]
-    totals = np.bincount(cluster_sorted, weights=w, minlength=N_CLUSTERS)
-    t = totals[cluster_sorted]
-    cdf = cluster_sorted + (np.cumsum(w) - np.cumsum(totals)[cluster_sorted] + t) / t
-    global_cdf = np.cumsum(item_weight) / item_weight.sum()
-
-    user_weight = rng.pareto(1.5, N_USERS) + 1.0
-    users = rng.choice(N_USERS, N_EVENTS, p=user_weight / user_weight.sum())
-    user_cluster = rng.integers(0, N_CLUSTERS, N_USERS)
-    in_cluster = rng.random(N_EVENTS) < IN_CLUSTER
-    items = np.minimum(np.searchsorted(global_cdf, rng.random(N_EVENTS)), N_ITEMS - 1)
-    c = user_cluster[users[in_cluster]]
-    pos = np.minimum(np.searchsorted(cdf, c + rng.random(c.size)), N_ITEMS - 1)
-    items[in_cluster] = order[pos]
-
-    types = rng.choice(4, N_EVENTS, p=[0.80, 0.12, 0.05, 0.03]).astype(np.int8)
-    values = np.where(types == 3, rng.integers(1, 6, N_EVENTS), 1).astype(np.float32)
-    timestamps = 1.7e9 + rng.uniform(0, 180 * 86400, N_EVENTS)
-    return {
-        "user_ids": np.char.add("u", users.astype(str)),
-        "item_ids": np.char.add("i", items.astype(str)),
-        "types": types,
-        "values": values,
-        "timestamps": timestamps,
-    }
 
 
 def peak_rss_mb() -> float:
@@ -72,18 +37,18 @@ def peak_rss_mb() -> float:
 def run_one(name: str) -> None:
     t = {}
     rng = np.random.default_rng(SEED)
-    events = synthetic_events(rng)
+    shop = synthetic_shop(N_EVENTS, N_USERS, N_ITEMS, clusters=N_CLUSTERS, seed=SEED)
     start = time.perf_counter()
-    users, user_codes = Vocabulary.fit(events["user_ids"])
-    items, item_codes = Vocabulary.fit(events["item_ids"])
+    users, user_codes = Vocabulary.fit(shop.user_ids)
+    items, item_codes = Vocabulary.fit(shop.item_ids)
     t["vocab"] = time.perf_counter() - start
     start = time.perf_counter()
     X = confidence_matrix(
-        user_codes, item_codes, events["types"], events["values"], events["timestamps"],
+        user_codes, item_codes, shop.types, shop.values, shop.timestamps,
         len(users), len(items), ConfidenceConfig(half_life_days=60.0),
     )
     t["matrix"] = time.perf_counter() - start
-    del events
+    del shop
     texts = None
     if name in ("content",):
         words = np.array([f"w{k}" for k in range(2000)])

@@ -24,6 +24,8 @@ from app.store import events as event_store
 
 log = logging.getLogger(__name__)
 
+THREAD_STOP_SECONDS = 60  # how long shutdown waits for a rebuild running in a thread
+
 
 def _child_main(settings: Settings, tune: bool | None, conn: Connection) -> None:
     """Entry point of the rebuild process: the result (or the error) goes back through a pipe."""
@@ -45,6 +47,7 @@ class Background:
         self._tune_requested = False
         self._tasks: list[asyncio.Task[None]] = []
         self._child: BaseProcess | None = None
+        self._thread: asyncio.Future[RebuildResult] | None = None
         self._last_build_check = time.monotonic()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -64,6 +67,8 @@ class Background:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._thread is not None and not self._thread.done():
+            await asyncio.wait([self._thread], timeout=THREAD_STOP_SECONDS)
 
     # --- rebuilds ----------------------------------------------------------------------------
 
@@ -111,7 +116,12 @@ class Background:
 
     async def _run(self, tune: bool | None) -> RebuildResult:
         if self.settings.rebuild_worker == "thread":
-            return await asyncio.to_thread(run_rebuild, self.settings, engine=self.runtime.engine, tune=tune)
+            self._thread = asyncio.ensure_future(
+                asyncio.to_thread(run_rebuild, self.settings, engine=self.runtime.engine, tune=tune)
+            )
+            # Shielded: shutdown waits for the thread (it cannot be cancelled) instead of leaving
+            # it writing to a store whose engine is being disposed.
+            return await asyncio.shield(self._thread)
         return await self._run_in_child(tune)
 
     async def _run_in_child(self, tune: bool | None) -> RebuildResult:

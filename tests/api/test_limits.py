@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.services import ingest
+from tests.conftest import wait_for
 
 
 def test_streamed_body_over_the_limit_is_413(make_client: Callable[..., TestClient]) -> None:
@@ -45,3 +46,6 @@ def test_a_request_over_the_time_limit_is_stopped(
     assert "longer than 0.5 s" in response.json()["detail"]
     assert time.monotonic() - started < 1.4
     assert client.get("/healthz").status_code == 200
+    # Like any timeout, the write itself may still complete (the README says so: retry with an
+    # event_id). Wait for it here, so it cannot land in the next test's store.
+    assert len(wait_for(lambda: client.get("/users/u/events").json(), timeout=10)) == 1

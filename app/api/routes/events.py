@@ -7,17 +7,18 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from app.api.deps import RuntimeDep, SessionDep, WriteAccess
 from app.api.errors import validation_problem
 from app.api.schemas.events import (
     EVENT_EXAMPLE,
     EventBatchError,
-    EventIn,
     EventsAccepted,
     parse_events,
 )
 from app.services import ingest
+from app.services.runtime import Runtime
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -73,16 +74,17 @@ async def post_events(request: Request, runtime: RuntimeDep, session: SessionDep
     if isinstance(data, list) and len(data) > settings.max_batch_events:
         raise HTTPException(413, f"at most {settings.max_batch_events} events per request, got {len(data)}")
     try:
-        events = await run_in_threadpool(parse_events, data, rating_max=settings.rating_max)
+        result = await run_in_threadpool(_validate_store_publish, runtime, session, data)
     except EventBatchError as exc:
         return validation_problem([{**e, "loc": ("body", *e["loc"])} for e in exc.errors])
-    result = await run_in_threadpool(_store_and_commit, session, events)
-    ingest.publish(runtime, result)
     return EventsAccepted(accepted=result.accepted, duplicates=result.duplicates)
 
 
-def _store_and_commit(session: SessionDep, events: list[EventIn]) -> ingest.IngestResult:
+def _validate_store_publish(runtime: Runtime, session: Session, data: Any) -> ingest.IngestResult:
+    """One trip to the threadpool: validation, the transaction, then the real-time index."""
+    events = parse_events(data, rating_max=runtime.settings.rating_max)
     result = ingest.store_events(session, events)
     # Commit before answering: a 202 means the events are durable.
     session.commit()
+    ingest.publish(runtime, result)
     return result

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.recommender.content import TfidfVectorizer
 from app.recommender.itemknn import ItemKNN
 from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matrix
+from app.recommender.popularity import popularity_scores
 from app.recommender.registry import DEFAULT_PARAMS, make_model
 from app.recommender.topn import recommend_all
 from app.services.snapshot import ModelMeta, ServingModel
@@ -199,7 +200,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     top_items[~(top_scores > 0)] = -1
     timer.lap("topn")
 
-    popularity = np.asarray(X.sum(axis=0)).ravel().astype(np.float32)
+    # The fallback order is the popularity model's own: distinct shoppers, ties by confidence.
+    popularity = popularity_scores(X).astype(np.float32)
     popular = np.argsort(-popularity, kind="stable").astype(np.int32)
     popular = popular[popularity[popular] > 0]
     top = float(popularity[popular[0]]) if len(popular) else 1.0

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.recommender.matrix import EVENT_TYPES, event_weights
+from app.recommender.matrix import EVENT_TYPES, ConfidenceConfig, event_weights
 from app.services.live import CatalogIndex, RecentActivity
 from app.services.memory import release_freed_memory, tune_malloc
 from app.services.rebuild import confidence_config
@@ -53,6 +54,11 @@ class Runtime:
     catalog_polled_at: datetime | None = None  # when the last catalog poll started
     events_seen_until: int = 0  # the newest event id applied to `activity`
     tail_marks: deque[tuple[float, int]] = field(default_factory=deque)  # (monotonic, seen id)
+
+    @cached_property
+    def confidence(self) -> ConfidenceConfig:
+        """The matrix formula's weights, which also weigh real-time events (settings never change)."""
+        return confidence_config(self.settings)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -119,7 +125,7 @@ class Runtime:
             return
         codes = np.array([EVENT_TYPES.index(r[3]) for r in rows], dtype=np.int8)
         values = np.array([r[4] for r in rows], dtype=np.float64)
-        weights = event_weights(codes, values, confidence_config(self.settings))
+        weights = event_weights(codes, values, self.confidence)
         for (event_id, user_id, item_id, _, _), weight in zip(rows, weights, strict=True):
             if weight > 0:
                 self.activity.add(user_id, item_id, float(weight), event_id)

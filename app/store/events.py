@@ -150,14 +150,10 @@ def _epoch_sql(dialect: str) -> str:
 _TYPE_CASE = "CASE type WHEN 'view' THEN 0 WHEN 'add_to_cart' THEN 1 WHEN 'purchase' THEN 2 ELSE 3 END"
 
 
-def read_event_arrays(connection: Connection, *, up_to_id: int | None = None) -> EventArrays:
-    """Read every event (id <= up_to_id) column-wise, without building ORM objects."""
+def read_event_arrays(connection: Connection) -> EventArrays:
+    """Read every event column-wise, without building ORM objects."""
     dialect = connection.dialect.name
-    where = "" if up_to_id is None else f" WHERE id <= {int(up_to_id)}"
-    sql = (
-        f"SELECT id, user_id, item_id, {_TYPE_CASE}, value, {_epoch_sql(dialect)} "
-        f"FROM events{where} ORDER BY id"
-    )
+    sql = f"SELECT id, user_id, item_id, {_TYPE_CASE}, value, {_epoch_sql(dialect)} FROM events ORDER BY id"
     if dialect == "postgresql":
         return _read_postgres_copy(connection, sql)
     rows = connection.exec_driver_sql(sql).fetchall()

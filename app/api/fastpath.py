@@ -16,7 +16,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import check_key
-from app.api.schemas.common import ID_PATTERN, MAX_ID_LENGTH
+from app.api.schemas.common import ID_PATTERN, MAX_ID_LENGTH, MAX_LIMIT, MAX_OFFSET
 from app.services import recommend
 
 _PREFIX, _SUFFIX = "/users/", "/recommendations"
@@ -34,9 +34,9 @@ def parse(path: str, query_string: bytes) -> recommend.Query | None:
     limit, offset, category, exclude_seen = 10, 0, None, True
     try:
         for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-            if key == "limit" and value.isdigit() and 1 <= (limit := int(value)) <= 100:
+            if key == "limit" and value.isdigit() and 1 <= (limit := int(value)) <= MAX_LIMIT:
                 continue
-            if key == "offset" and value.isdigit() and 0 <= (offset := int(value)) <= 1000:
+            if key == "offset" and value.isdigit() and 0 <= (offset := int(value)) <= MAX_OFFSET:
                 continue
             if key == "category" and len(value) <= MAX_ID_LENGTH:
                 category = value

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from app.api.deps import ReadAccess, RuntimeDep, SessionDep, WriteAccess
-from app.api.schemas.common import MAX_ID_LENGTH, ItemIdPath
+from app.api.schemas.common import MAX_ID_LENGTH, MAX_LIMIT, ItemIdPath
 from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted, item_text
 from app.api.schemas.recommendations import SimilarItems
 from app.services import catalog, recommend
@@ -94,7 +94,7 @@ def similar_items(
     item_id: ItemIdPath,
     runtime: RuntimeDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
 ) -> Any:
     """From the item-item neighbours of the model (`strategy: collaborative`); an item nobody has
     touched yet gets its nearest items by title, description, categories and tags

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from app.api.deps import ReadAccess, RuntimeDep
-from app.api.schemas.common import MAX_ID_LENGTH, UserIdPath
+from app.api.schemas.common import MAX_ID_LENGTH, MAX_LIMIT, MAX_OFFSET, UserIdPath
 from app.api.schemas.recommendations import PopularItems, Recommendations
 from app.services import recommend
 
@@ -30,8 +30,8 @@ def _json(body: dict[str, Any]) -> Response:
 async def user_recommendations(
     runtime: RuntimeDep,
     user_id: UserIdPath,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
     exclude_seen: bool = True,
 ) -> Response:
@@ -45,7 +45,7 @@ async def user_recommendations(
 @router.get("/popular", response_model=PopularItems, summary="The most popular items")
 async def popular_items(
     runtime: RuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
     category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
 ) -> Response:
     return _json(recommend.popular(runtime, limit=limit, category=category))

@@ -8,6 +8,8 @@ from fastapi import Path
 from pydantic import AfterValidator, Field, StringConstraints
 
 MAX_ID_LENGTH = 128
+MAX_LIMIT = 100  # items per recommendation list (recommendations, similar, popular)
+MAX_OFFSET = 1000
 MAX_ATTRIBUTE_DEPTH = 5
 MAX_ATTRIBUTES_BYTES = 16_384
 

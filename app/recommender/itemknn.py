@@ -131,18 +131,85 @@ def explain(row: sp.csr_matrix, items: np.ndarray, neighbours: sp.csr_matrix) ->
     The contribution of the user's item ``i`` to item ``j`` is ``row[i] * neighbours[i, j]``,
     one term of the score ``row @ neighbours``.
     """
-    row = sp.csr_matrix(row)
-    items = np.asarray(items, dtype=np.int64).reshape(-1)
-    result = np.full(items.size, -1, dtype=np.int64)
-    valid = items >= 0
-    if row.nnz == 0 or not valid.any():
-        return result
-    user_items, weights = row.indices, row.data
-    contrib = neighbours[user_items][:, items[valid]].toarray() * weights[:, None]
-    best = contrib.argmax(axis=0)
-    has = contrib[best, np.arange(best.size)] > 0
-    result[np.flatnonzero(valid)[has]] = user_items[best[has]]
-    return result
+    items = np.asarray(items, dtype=np.int64).reshape(1, -1)
+    return explain_all(sp.csr_matrix(row), items, neighbours)[0]
+
+
+# (user, history item, neighbour) triples expanded at once by explain_all: bounds its memory.
+EXPLAIN_BLOCK_TRIPLES = 1_000_000
+# Cells of its (user, item) slot map: a map that stays in the CPU cache halves the time (1M
+# events: 1.1 s at 2**20 cells, 2.3 s at 2**24); at least 64 users a block for huge catalogs.
+EXPLAIN_MAP_CELLS = 1 << 20
+
+
+def explain_all(X: sp.csr_matrix, top_items: np.ndarray, neighbours: sp.csr_matrix) -> np.ndarray:
+    """:func:`explain` for every user at once: ``reasons[u, s]`` is the item ``i`` of row ``u`` of
+    ``X`` with the largest ``X[u, i] * neighbours[i, top_items[u, s]]`` (> 0; the first such ``i``
+    on ties), else -1. ``top_items`` holds distinct items per row, padded with -1.
+
+    Works on blocks of users: every (user, history item, neighbour) triple of the block, kept
+    where the neighbour is one of that user's recommended items, then the best per slot.
+    """
+    n_users, n = top_items.shape
+    n_items = neighbours.shape[1]
+    reasons = np.full((n_users, n), -1, dtype=np.int32)
+    if n_users == 0 or n == 0 or X.nnz == 0 or neighbours.nnz == 0:
+        return reasons
+    X = sp.csr_matrix(X)
+    S = sp.csr_matrix(neighbours)
+    fanout = np.diff(S.indptr)[X.indices]  # triples per stored entry of X
+    ends = np.cumsum(np.add.reduceat(np.append(fanout, 0), X.indptr[:-1]) * (np.diff(X.indptr) > 0))
+    max_users = min(n_users, max(64, EXPLAIN_MAP_CELLS // max(n_items, 1)))
+    # Slot of each (block user, item) cell, -1 elsewhere: allocated once, reset cell by cell.
+    slot_map = np.full(max_users * n_items, -1, dtype=np.int16 if n < 2**15 else np.int32)
+    lo = 0
+    while lo < n_users:
+        start = ends[lo - 1] if lo else 0
+        hi = int(np.searchsorted(ends, start + EXPLAIN_BLOCK_TRIPLES, side="right"))
+        hi = min(max(hi, lo + 1), lo + max_users, n_users)
+        reasons[lo:hi] = _explain_block(X[lo:hi], top_items[lo:hi], S, slot_map)
+        lo = hi
+    return reasons
+
+
+def _explain_block(
+    X: sp.csr_matrix, top_items: np.ndarray, S: sp.csr_matrix, slot_map: np.ndarray
+) -> np.ndarray:
+    n_users, n = top_items.shape
+    n_items = S.shape[1]
+    reasons = np.full(n_users * n, -1, dtype=np.int32)
+    history = X.indices
+    starts = S.indptr[history]
+    lengths = S.indptr[history + 1] - starts
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if ends.size else 0
+    if total == 0:
+        return reasons.reshape(n_users, n)
+    # Positions in S of every (history item, neighbour) pair, without a Python loop.
+    pos = np.repeat(starts - (ends - lengths), lengths)
+    pos += np.arange(total)
+    users = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(X.indptr))
+    cell = np.repeat(users * n_items, lengths)
+    cell += S.indices[pos]
+    rows, slots = np.nonzero(top_items >= 0)
+    top_cells = rows * n_items + top_items[rows, slots]
+    slot_map[top_cells] = slots
+    slot = slot_map[cell]
+    slot_map[top_cells] = -1
+    hit = np.flatnonzero(slot >= 0)
+    entry = np.searchsorted(ends, hit, side="right")  # the history entry of each hit
+    contrib = S.data[pos[hit]] * X.data[entry]
+    keep = contrib > 0
+    key, entry, contrib = users[entry[keep]] * n + slot[hit[keep]], entry[keep], contrib[keep]
+    # Per slot: the largest contribution, then the first history entry reaching it.
+    best = np.full(n_users * n, -np.inf, dtype=contrib.dtype)
+    np.maximum.at(best, key, contrib)
+    win = contrib == best[key]
+    first = np.full(n_users * n, len(history), dtype=np.int64)
+    np.minimum.at(first, key[win], entry[win])
+    found = first < len(history)
+    reasons[found] = history[first[found]]
+    return reasons.reshape(n_users, n)
 
 
 def popularity_tie_break(X: sp.csr_matrix) -> np.ndarray:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from app.api.schemas.items import item_text
 from app.config import Settings
 from app.recommender.content import TfidfVectorizer
-from app.recommender.itemknn import ItemKNN
+from app.recommender.itemknn import ItemKNN, explain_all
 from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matrix
 from app.recommender.popularity import popularity_scores
 from app.recommender.registry import DEFAULT_PARAMS, make_model
@@ -198,6 +198,7 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     top_items, top_scores = recommend_all(model, touched, settings.cache_size, exclude_seen=True)
     # A predicted preference <= 0 is no evidence: such slots are filled from popularity at serve time.
     top_items[~(top_scores > 0)] = -1
+    top_because = explain_all(X, top_items, neighbours)
     timer.lap("topn")
 
     # The fallback order is the popularity model's own: distinct shoppers, ties by confidence.
@@ -215,6 +216,7 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         item_ids=items.ids,
         top_items=top_items,
         top_scores=np.where(top_items >= 0, top_scores, 0).astype(np.float32),
+        top_because=top_because,
         seen=X,
         neighbours=neighbours.astype(np.float32),
         popular=popular,

@@ -9,7 +9,7 @@ No query reaches the store here: answers keep flowing while the database is away
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -38,13 +38,10 @@ class Picked:
     scores: list[float]
     because: list[str | None]
 
-    explain: list[int] = field(default_factory=list)  # model index of candidates still unexplained
-
-    def add(self, item_id: str, score: float, because: str | None = None, explain: int = -1) -> None:
+    def add(self, item_id: str, score: float, because: str | None = None) -> None:
         self.item_ids.append(item_id)
         self.scores.append(score)
         self.because.append(because)
-        self.explain.append(explain)
 
 
 def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
@@ -77,10 +74,7 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
         if item_id in skip or not catalog.servable(item_id, q.category):
             continue
         skip.add(item_id)
-        if because >= 0:
-            picked.add(item_id, score, item_ids[because])
-        else:
-            picked.add(item_id, score, explain=i)
+        picked.add(item_id, score, item_ids[because] if because >= 0 else None)
         if len(picked.item_ids) >= want:
             break
     if strategy == "personalized" and not picked.item_ids:
@@ -91,46 +85,7 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
             # Only here: a heavy shopper's history is thousands of ids, too many for every request.
             skip.update(_item_ids_of(model, _seen_indices(model, u)))
         _top_up(model, catalog, picked, skip, q.category, want)
-    if u is not None:
-        _explain_page(model, u, picked, q.offset, want)
     return _answer(q, picked, strategy, model)
-
-
-def _explain_page(model: ServingModel, u: int, picked: Picked, lo: int, hi: int) -> None:
-    """Reasons for the cached recommendations on this page: argmax_i X[u, i] * S[i, j] over the
-    items i the shopper touched (the largest term of the item-based score), computed on the CSR
-    arrays directly for just these few items."""
-    slots = [k for k in range(lo, min(hi, len(picked.explain))) if picked.explain[k] >= 0]
-    if not slots:
-        return
-    seen, S = model.seen, model.neighbours
-    history = seen.indices[seen.indptr[u] : seen.indptr[u + 1]]
-    weights = seen.data[seen.indptr[u] : seen.indptr[u + 1]]
-    starts, ends = S.indptr[history], S.indptr[history + 1]
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return
-    # Every (history item, neighbour) pair at once: positions of the history items' rows in S.
-    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    pos = offsets + np.arange(total)
-    cols = S.indices[pos]
-    wanted = np.zeros(S.shape[1], dtype=bool)  # a mask beats np.isin (which sorts) at this size
-    wanted[[picked.explain[k] for k in slots]] = True
-    hit = wanted[cols]
-    if not hit.any():
-        return
-    cols = cols[hit]
-    contrib = S.data[pos[hit]] * np.repeat(weights, lengths)[hit]
-    source = np.repeat(history, lengths)[hit]
-    order = np.lexsort((-contrib, cols))  # per target column, the largest contribution first
-    cols, source = cols[order], source[order]
-    first = np.concatenate(([True], cols[1:] != cols[:-1]))
-    best = dict(zip(cols[first].tolist(), source[first].tolist(), strict=True))
-    for k in slots:
-        j = best.get(picked.explain[k])
-        if j is not None:
-            picked.because[k] = model.item_ids[j]
 
 
 def _lazy(make: Callable[[], Iterator[tuple[int, float, int]]]) -> Iterator[tuple[int, float, int]]:
@@ -149,11 +104,12 @@ def _seen_indices(model: ServingModel, u: int) -> np.ndarray:
 
 
 def _cached_candidates(model: ServingModel, u: int) -> Iterator[tuple[int, float, int]]:
-    """The cached list, unexplained (-1): reasons are worked out for the served page only."""
+    """The cached list with its cached reasons."""
     items = model.top_items[u]
-    scores = model.top_scores[u]
     n = int(np.count_nonzero(items >= 0))  # padding (-1) sits at the end
-    return zip(items[:n].tolist(), scores[:n].tolist(), [-1] * n, strict=True)
+    return zip(
+        items[:n].tolist(), model.top_scores[u][:n].tolist(), model.top_because[u][:n].tolist(), strict=True
+    )
 
 
 def _realtime_candidates(

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.recommender.content import TfidfVectorizer
+from app.recommender.itemknn import explain_all
 from app.recommender.persist import (
     dumps,
     loads,
@@ -45,6 +46,7 @@ class ServingModel:
     item_ids: list[str]
     top_items: np.ndarray  # int32 (n_users, N), -1 padded, build-time seen items excluded
     top_scores: np.ndarray  # float32 (n_users, N)
+    top_because: np.ndarray  # int32 (n_users, N): the history item behind each cached item, or -1
     seen: sp.csr_matrix  # (n_users, n_items) confidence of what each user touched
     neighbours: sp.csr_matrix  # (n_items, n_items) item-item similarities kept per item
     popular: np.ndarray  # int32 item indices, most popular first
@@ -97,6 +99,7 @@ class ServingModel:
             item_ids=[],
             top_items=np.empty((0, 0), dtype=np.int32),
             top_scores=np.empty((0, 0), dtype=np.float32),
+            top_because=np.empty((0, 0), dtype=np.int32),
             seen=sp.csr_matrix((0, 0), dtype=np.float32),
             neighbours=sp.csr_matrix((0, 0), dtype=np.float32),
             popular=np.empty(0, dtype=np.int32),
@@ -112,6 +115,7 @@ class ServingModel:
             "item_ids": pack_strings(self.item_ids),
             "top_items": self.top_items,
             "top_scores": self.top_scores,
+            "top_because": self.top_because,
             "popular": self.popular,
             "popular_scores": self.popular_scores,
             "category_names": pack_strings(self.category_names),
@@ -127,14 +131,19 @@ class ServingModel:
     @classmethod
     def from_bytes(cls, blob: bytes, meta: ModelMeta) -> ServingModel:
         s = loads(blob)
+        seen, neighbours = unpack_csr("seen", s), unpack_csr("neighbours", s)
         return cls(
             meta=meta,
             user_ids=unpack_strings(s["user_ids"]),
             item_ids=unpack_strings(s["item_ids"]),
             top_items=s["top_items"],
             top_scores=s["top_scores"],
-            seen=unpack_csr("seen", s),
-            neighbours=unpack_csr("neighbours", s),
+            # Versions stored before reasons were cached get theirs worked out once, here.
+            top_because=s["top_because"]
+            if "top_because" in s
+            else explain_all(seen, s["top_items"], neighbours),
+            seen=seen,
+            neighbours=neighbours,
             popular=s["popular"],
             popular_scores=s["popular_scores"],
             category_names=unpack_strings(s["category_names"]),

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from app.recommender.itemknn import ItemKNN, explain
+from app.recommender import itemknn
+from app.recommender.itemknn import ItemKNN, explain, explain_all
 
 
 def test_similarity_by_hand_with_shrinkage():
@@ -60,3 +61,39 @@ def test_similar_items_and_explain(checkerboard):
     # nothing, since no item of user 0 neighbours it.
     row = sp.csr_matrix(np.array([[0, 1, 3, 0, 0, 0]], np.float32))
     assert explain(row, np.array([0, 4, -1]), model.neighbours).tolist() == [2, -1, -1]
+
+
+def _reasons_by_hand(X: sp.csr_matrix, top: np.ndarray, S: np.ndarray) -> np.ndarray:
+    reasons = np.full(top.shape, -1)
+    for u in range(top.shape[0]):
+        row = X[u].toarray().ravel()
+        for s, j in enumerate(top[u]):
+            if j >= 0:
+                contrib = row * S[:, j]
+                if contrib.max() > 0:
+                    reasons[u, s] = int(np.argmax(contrib))  # the first on ties
+    return reasons
+
+
+def test_explain_all_matches_a_loop_by_hand_whatever_the_block_size(monkeypatch):
+    rng = np.random.default_rng(3)
+    X = sp.random(300, 60, density=0.08, format="csr", random_state=4, dtype=np.float32)
+    X.data = np.round(X.data * 4) + 1  # few distinct weights: ties happen
+    S = ItemKNN(k=8).fit(X).neighbours
+    top = np.array([rng.choice(60, 12, replace=False) for _ in range(300)], dtype=np.int32)
+    top[:, -4:] = -1
+    expected = _reasons_by_hand(X, top, S.toarray())
+    assert (expected >= 0).sum() > 500  # most slots have a reason, some have none
+    assert (expected == -1).sum() > 300 * 4
+    np.testing.assert_array_equal(explain_all(X, top, S), expected)
+    monkeypatch.setattr(itemknn, "EXPLAIN_BLOCK_TRIPLES", 50)
+    monkeypatch.setattr(itemknn, "EXPLAIN_MAP_CELLS", 60 * 3)
+    np.testing.assert_array_equal(explain_all(X, top, S), expected)
+
+
+def test_explain_all_of_users_without_history_or_neighbours():
+    X = sp.csr_matrix((3, 4), dtype=np.float32)
+    S = sp.csr_matrix((4, 4), dtype=np.float32)
+    top = np.array([[0, 1], [2, -1], [-1, -1]], dtype=np.int32)
+    assert (explain_all(X, top, S) == -1).all()
+    assert explain_all(X, top[:0], S).shape == (0, 2)

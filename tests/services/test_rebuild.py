@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 
 from app.api.schemas.events import EventIn
 from app.config import Settings
+from app.recommender.itemknn import explain_all
+from app.recommender.persist import dumps, loads
 from app.services import rebuild as rebuild_module
 from app.services.ingest import store_events
 from app.services.rebuild import DEFAULT_ALGORITHM, run_rebuild
@@ -72,8 +75,30 @@ def test_build_persists_a_version_with_stage_timings(settings: Settings, engine:
     # u0 misses i0: it heads their precomputed list.
     u0 = model.user_index["u0"]
     assert model.item_ids[model.top_items[u0][0]] == "i0"
+    # Its reason is cached beside it: one of u0's own items.
+    because = model.top_because[u0][0]
+    assert because >= 0 and model.seen[u0, because] > 0
+    np.testing.assert_array_equal(
+        model.top_because, explain_all(model.seen, model.top_items, model.neighbours)
+    )
     [run] = runs(engine)
     assert (run.status, run.version, run.error) == ("succeeded", 1, None)
+
+
+def test_an_artifact_stored_without_cached_reasons_gets_them_on_load(
+    settings: Settings, engine: Engine
+) -> None:
+    add_events(engine, two_taste_events())
+    run_rebuild(settings, engine=engine)
+    with make_session_factory(engine)() as session:
+        row = session.get(ModelVersion, 1)
+        assert row is not None and row.artifact is not None
+        blob = row.artifact
+    state = loads(blob)
+    cached = state.pop("top_because")
+    model = ServingModel.from_bytes(dumps(state), ModelMeta(version=1))
+    np.testing.assert_array_equal(model.top_because, cached)
+    assert (cached >= 0).any()
 
 
 def test_rebuild_opens_its_own_engine_when_given_none(settings: Settings, engine: Engine) -> None:

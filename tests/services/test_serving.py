@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from app.recommender.itemknn import explain_all
 from app.services import recommend
 from app.services.live import CatalogIndex, RecentActivity
 from app.services.recommend import Query
@@ -29,13 +30,16 @@ def snapshot() -> ServingModel:
             [[0, 0.5, 0.9, 0], [0.5, 0, 0, 0.3], [0.9, 0, 0, 0], [0, 0.3, 0, 0]], dtype=np.float32
         )
     )
+    seen = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float32))
+    top_items = np.array([[C, B, -1], [-1, -1, -1]], dtype=np.int32)
     return ServingModel(
         meta=ModelMeta(version=7, algorithm="itemknn", last_event_id=100),
         user_ids=["alice", "bob"],
         item_ids=["a", "b", "c", "d"],
-        top_items=np.array([[C, B, -1], [-1, -1, -1]], dtype=np.int32),
+        top_items=top_items,
         top_scores=np.array([[0.9, 0.5, 0], [0, 0, 0]], dtype=np.float32),
-        seen=sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float32)),
+        top_because=explain_all(seen, top_items, neighbours),  # as a rebuild caches them
+        seen=seen,
         neighbours=neighbours,
         popular=np.array([D, A, B, C], dtype=np.int32),
         popular_scores=np.array([1.0, 0.8, 0.5, 0.2], dtype=np.float32),

@@ -353,8 +353,10 @@ def service_choice(split: Split, settings: Settings) -> tuple[str, dict[str, Any
     """
     t = split.train
     arrays = EventArrays(
-        user_ids=np.array([f"u{u}" for u in t.users], dtype=object),
-        item_ids=np.array([f"i{i}" for i in t.items], dtype=object),
+        users=[f"u{u}" for u in range(split.n_users)],
+        items=[f"i{i}" for i in range(split.n_items)],
+        user_codes=t.users.astype(np.int32),
+        item_codes=t.items.astype(np.int32),
         type_codes=t.types, values=t.values, timestamps=t.timestamps, last_event_id=len(t),
     )
     base = confidence_config(settings)

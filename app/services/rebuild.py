@@ -167,8 +167,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         if skipped:
             metrics = {**metrics, "tuning_skipped": skipped}
 
-    users, user_codes = Vocabulary.fit(events.user_ids)
-    items, item_codes = Vocabulary.fit(events.item_ids)
+    users, user_codes = Vocabulary(events.users), events.user_codes
+    items, item_codes = Vocabulary(events.items), events.item_codes
     X = confidence_matrix(
         user_codes,
         item_codes,

@@ -9,7 +9,7 @@ from typing import Any
 from app.config import Settings
 from app.recommender.evaluation import Events, select_model, temporal_split
 from app.recommender.evaluation.split import SplitMethod
-from app.recommender.matrix import ConfidenceConfig, Vocabulary
+from app.recommender.matrix import ConfidenceConfig
 from app.store.events import EventArrays
 
 HOLDOUT_FRACTION = 0.2
@@ -27,9 +27,9 @@ class Choice:
 
 def to_events(arrays: EventArrays) -> Events:
     """Store rows as the evaluation package's integer-coded events."""
-    _, users = Vocabulary.fit(arrays.user_ids)
-    _, items = Vocabulary.fit(arrays.item_ids)
-    return Events.from_arrays(users, items, arrays.type_codes, arrays.values, arrays.timestamps)
+    return Events.from_arrays(
+        arrays.user_codes, arrays.item_codes, arrays.type_codes, arrays.values, arrays.timestamps
+    )
 
 
 def holdout_method(events: Events) -> SplitMethod:

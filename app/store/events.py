@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,10 +129,16 @@ def total(session: Session) -> int:
 
 @dataclass(frozen=True)
 class EventArrays:
-    """Events as columns, ordered by id: what a rebuild turns into the interaction matrix."""
+    """Events as columns, ordered by id: what a rebuild turns into the interaction matrix.
 
-    user_ids: np.ndarray  # object array of str
-    item_ids: np.ndarray  # object array of str
+    Users and items come integer-coded: ``users`` holds the distinct user ids in sorted order
+    (code point order) and ``user_codes[k]`` indexes it; the same for items.
+    """
+
+    users: list[str]
+    items: list[str]
+    user_codes: np.ndarray  # int32
+    item_codes: np.ndarray  # int32
     type_codes: np.ndarray  # int8, index into EVENT_TYPES
     values: np.ndarray  # float32
     timestamps: np.ndarray  # float64 seconds since the epoch
@@ -141,33 +148,29 @@ class EventArrays:
         return len(self.values)
 
 
-def _epoch_sql(dialect: str) -> str:
-    if dialect == "postgresql":
-        return "extract(epoch from ts)::float8"
-    return "(julianday(ts) - 2440587.5) * 86400.0"
-
-
 _TYPE_CASE = "CASE type WHEN 'view' THEN 0 WHEN 'add_to_cart' THEN 1 WHEN 'purchase' THEN 2 ELSE 3 END"
 
 
 def read_event_arrays(connection: Connection) -> EventArrays:
     """Read every event column-wise, without building ORM objects."""
-    dialect = connection.dialect.name
-    sql = f"SELECT id, user_id, item_id, {_TYPE_CASE}, value, {_epoch_sql(dialect)} FROM events ORDER BY id"
-    if dialect == "postgresql":
-        return _read_postgres_copy(connection, sql)
-    rows = connection.exec_driver_sql(sql).fetchall()
-    return _arrays_from_rows(rows)
-
-
-def _arrays_from_rows(rows: Sequence[Sequence[Any]]) -> EventArrays:
-    n = len(rows)
-    if n == 0:
+    if connection.dialect.name == "postgresql":
+        return _read_postgres(connection)
+    rows = connection.exec_driver_sql(
+        f"SELECT id, user_id, item_id, {_TYPE_CASE}, value, (julianday(ts) - 2440587.5) * 86400.0 "
+        "FROM events ORDER BY id"
+    ).fetchall()
+    if not rows:
         return _empty_arrays()
     ids, users, items, types, values, ts = zip(*rows, strict=True)
+    user_coder, item_coder = _Codes(), _Codes()
+    user_coder.add(list(users))
+    item_coder.add(list(items))
+    (user_list, user_codes), (item_list, item_codes) = user_coder.finish(), item_coder.finish()
     return EventArrays(
-        user_ids=np.array(users, dtype=object),
-        item_ids=np.array(items, dtype=object),
+        users=user_list,
+        items=item_list,
+        user_codes=user_codes,
+        item_codes=item_codes,
         type_codes=np.array(types, dtype=np.int8),
         values=np.array(values, dtype=np.float32),
         timestamps=np.array(ts, dtype=np.float64),
@@ -177,8 +180,10 @@ def _arrays_from_rows(rows: Sequence[Sequence[Any]]) -> EventArrays:
 
 def _empty_arrays() -> EventArrays:
     return EventArrays(
-        user_ids=np.empty(0, dtype=object),
-        item_ids=np.empty(0, dtype=object),
+        users=[],
+        items=[],
+        user_codes=np.empty(0, dtype=np.int32),
+        item_codes=np.empty(0, dtype=np.int32),
         type_codes=np.empty(0, dtype=np.int8),
         values=np.empty(0, dtype=np.float32),
         timestamps=np.empty(0, dtype=np.float64),
@@ -186,81 +191,89 @@ def _empty_arrays() -> EventArrays:
     )
 
 
-def _read_postgres_copy(connection: Connection, sql: str) -> EventArrays:
-    """COPY the query out as text and split it column-wise: far faster than row fetching.
+def _read_postgres(connection: Connection) -> EventArrays:
+    """Each column of a range of events as one value (ids joined by newlines, numbers as packed
+    binary), one row per READ_CHUNK_EVENTS ids: no per-row work on either side of the wire. The
+    next range is fetched (PostgreSQL working) while this one is decoded (Python working).
 
-    The text is parsed in chunks of about COPY_CHUNK_BYTES, so the memory of the read is the arrays
-    plus one chunk; each user and item id is kept once (a shopper's 500 events share one str).
+    One REPEATABLE READ snapshot for every range when the connection has run nothing yet.
     """
+    if not connection.in_transaction():
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    last = connection.scalar(text("SELECT max(id) FROM events")) or 0
     raw = connection.connection.driver_connection
     assert raw is not None
-    columns = _CopyColumns()
-    chunk = bytearray()
-    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT") as copy:
-        for block in copy:  # one row per block, so a chunk ends on a row boundary
-            # Copied at once: keeping the blocks alive holds libpq's buffers, 3x slower.
-            chunk += block
-            if len(chunk) >= COPY_CHUNK_BYTES:
-                columns.add(chunk)
-                chunk.clear()
-    if chunk:
-        columns.add(chunk)
-    return columns.arrays()
+
+    def fetch(lo: int) -> Any:
+        with raw.cursor() as cur:
+            return cur.execute(_PG_COLUMNS, {"lo": lo, "hi": lo + READ_CHUNK_EVENTS}, binary=True).fetchone()
+
+    users, items = _Codes(), _Codes()
+    ids: list[np.ndarray] = []
+    types: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    timestamps: list[np.ndarray] = []
+    starts = list(range(0, last, READ_CHUNK_EVENTS))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-events") as pool:
+        pending = pool.submit(fetch, starts[0]) if starts else None
+        for k in range(len(starts)):
+            assert pending is not None
+            row = pending.result()  # one connection, one query at a time: the next starts here
+            pending = pool.submit(fetch, starts[k + 1]) if k + 1 < len(starts) else None
+            if row[0] is None:
+                continue  # a range of erased events
+            ids.append(np.frombuffer(row[0], dtype=">i8").astype(np.int64))
+            users.add(row[1].split("\n"))
+            items.add(row[2].split("\n"))
+            types.append(np.frombuffer(row[3].encode("ascii"), dtype=np.int8) - 48)
+            values.append(np.frombuffer(row[4], dtype=">f8").astype(np.float32))
+            timestamps.append(np.frombuffer(row[5], dtype=">f8").astype(np.float64))
+    if not ids:
+        return _empty_arrays()
+    event_ids = np.concatenate(ids)
+    user_list, user_codes = users.finish()
+    item_list, item_codes = items.finish()
+    columns = [user_codes, item_codes, *(np.concatenate(c) for c in (types, values, timestamps))]
+    if not (np.diff(event_ids) > 0).all():  # aggregated in scan order, usually id order already
+        order = np.argsort(event_ids, kind="stable")
+        event_ids, columns = event_ids[order], [c[order] for c in columns]
+    return EventArrays(user_list, item_list, *columns, last_event_id=int(event_ids[-1]))
 
 
-COPY_CHUNK_BYTES = 16 << 20
+READ_CHUNK_EVENTS = 250_000
+# Every aggregate of one query sees the rows in the same order, so the columns stay aligned.
+_PG_COLUMNS = (
+    "SELECT string_agg(int8send(id), ''), string_agg(user_id, E'\\n'), string_agg(item_id, E'\\n'), "
+    "string_agg(CASE type WHEN 'view' THEN '0' WHEN 'add_to_cart' THEN '1' WHEN 'purchase' THEN '2' "
+    "ELSE '3' END, ''), string_agg(float8send(value), ''), "
+    "string_agg(float8send(extract(epoch from ts)::float8), '') "
+    "FROM events WHERE id > %(lo)s AND id <= %(hi)s"
+)
 
 
-class _CopyColumns:
-    """The columns of a COPY text stream (id, user, item, type code, value, epoch), chunk by chunk."""
+class _Codes:
+    """Codes for a stream of ids: each id's first position while reading, then its sorted rank."""
 
     def __init__(self) -> None:
-        self.ids: dict[str, str] = {}  # every distinct user and item id once
-        self.users: list[np.ndarray] = []
-        self.items: list[np.ndarray] = []
-        self.types: list[np.ndarray] = []
-        self.values: list[np.ndarray] = []
-        self.timestamps: list[np.ndarray] = []
-        self.last_event_id = 0
+        self.first: dict[str, int] = {}
+        self.parts: list[np.ndarray] = []
+        self.seen = 0
 
-    def add(self, data: bytearray) -> None:
-        text = data.decode("utf-8")
-        fields = text.replace("\n", "\t").split("\t")
-        if fields[-1] == "":
-            fields.pop()
-        users, items = fields[1::6], fields[2::6]
-        if "\\" in text:
-            users, items = [_unescape(u) for u in users], [_unescape(i) for i in items]
-        canonical = self.ids.setdefault
-        # map() with two iterables calls setdefault(x, x) in C: duplicates become one shared str.
-        self.users.append(np.array(list(map(canonical, users, users)), dtype=object))
-        self.items.append(np.array(list(map(canonical, items, items)), dtype=object))
-        self.types.append(_parse_numbers(fields[3::6], np.int8))
-        self.values.append(_parse_numbers(fields[4::6], np.float32))
-        self.timestamps.append(_parse_numbers(fields[5::6], np.float64))
-        self.last_event_id = int(fields[-6])
+    def add(self, ids: list[str]) -> None:
+        n = len(ids)
+        # map() with two iterables calls setdefault(id, position) in C, no Python loop.
+        first = map(self.first.setdefault, ids, range(self.seen, self.seen + n))
+        self.parts.append(np.fromiter(first, dtype=np.int64, count=n))
+        self.seen += n
 
-    def arrays(self) -> EventArrays:
-        if not self.users:
-            return _empty_arrays()
-        return EventArrays(
-            user_ids=np.concatenate(self.users),
-            item_ids=np.concatenate(self.items),
-            type_codes=np.concatenate(self.types),
-            values=np.concatenate(self.values),
-            timestamps=np.concatenate(self.timestamps),
-            last_event_id=self.last_event_id,
-        )
-
-
-def _parse_numbers(column: list[str], dtype: type) -> np.ndarray:
-    # numpy's text parser reads a space-separated string in C, no Python float per value.
-    return np.fromstring(" ".join(column), dtype=np.float64, sep=" ").astype(dtype)
-
-
-def _unescape(field: str) -> str:
-    # COPY text format escapes backslashes (ids cannot hold tabs or newlines: they are validated).
-    return field.replace("\\\\", "\\") if "\\" in field else field
+    def finish(self) -> tuple[list[str], np.ndarray]:
+        ids = list(self.first)
+        positions = np.fromiter(self.first.values(), dtype=np.int64, count=len(ids))  # increasing
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        rank = np.empty(len(ids), dtype=np.int32)
+        rank[order] = np.arange(len(ids), dtype=np.int32)
+        codes = rank[np.searchsorted(positions, np.concatenate(self.parts))]
+        return [ids[k] for k in order], codes
 
 
 def read_events_after(connection: Connection, after_id: int, limit: int) -> list[Any]:

@@ -73,21 +73,29 @@ class RecentActivity:
         self.max_items = max_items
 
     def add(self, user_id: str, item_id: str, weight: float, event_id: int) -> None:
+        self.add_many([(user_id, item_id, weight, event_id)])
+
+    def add_many(self, entries: Iterable[tuple[str, str, float, int]]) -> None:
+        """Add (user_id, item_id, weight, event_id) entries under one acquisition of the lock."""
         with self._lock:
-            items = self._users.get(user_id)
-            if items is None:
-                items = self._users[sys.intern(user_id)] = {}
-                if len(self._users) > self.max_users:
-                    self._users.popitem(last=False)
-            else:
-                self._users.move_to_end(user_id)
-            old = items.get(item_id)
-            if old is None or old[1] < event_id:
-                total = weight + (old[0] if old is not None and old[1] != event_id else 0)
-                items.pop(item_id, None)
-                items[sys.intern(item_id)] = (total, event_id)
-                if len(items) > self.max_items:
-                    items.pop(next(iter(items)))
+            for entry in entries:
+                self._add(*entry)
+
+    def _add(self, user_id: str, item_id: str, weight: float, event_id: int) -> None:
+        items = self._users.get(user_id)
+        if items is None:
+            items = self._users[sys.intern(user_id)] = {}
+            if len(self._users) > self.max_users:
+                self._users.popitem(last=False)
+        else:
+            self._users.move_to_end(user_id)
+        old = items.get(item_id)
+        if old is None or old[1] < event_id:
+            total = weight + (old[0] if old is not None and old[1] != event_id else 0)
+            items.pop(item_id, None)
+            items[sys.intern(item_id)] = (total, event_id)
+            if len(items) > self.max_items:
+                items.pop(next(iter(items)))
 
     def get(self, user_id: str, after_event_id: int) -> dict[str, float]:
         items = self._users.get(user_id)

@@ -126,9 +126,11 @@ class Runtime:
         codes = np.array([EVENT_TYPES.index(r[3]) for r in rows], dtype=np.int8)
         values = np.array([r[4] for r in rows], dtype=np.float64)
         weights = event_weights(codes, values, self.confidence)
-        for (event_id, user_id, item_id, _, _), weight in zip(rows, weights, strict=True):
-            if weight > 0:
-                self.activity.add(user_id, item_id, float(weight), event_id)
+        self.activity.add_many(
+            (user_id, item_id, weight, event_id)
+            for (event_id, user_id, item_id, _, _), weight in zip(rows, weights.tolist(), strict=True)
+            if weight > 0
+        )
 
     def tail_events(self) -> None:
         """Read events other processes stored since the last tail into the activity index."""

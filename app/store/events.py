@@ -34,9 +34,9 @@ def ensure_users_and_items(
     if session.get_bind().dialect.name == "postgresql":
         # One statement per table with the ids as one array: no per-row parameters to bind.
         if users:
-            session.execute(_PG_ENSURE_USERS, {"ids": users, "now": now})
+            _pg_execute(session, _PG_ENSURE_USERS, {"ids": users, "now": now})
         if items:
-            session.execute(_PG_ENSURE_ITEMS, {"ids": items, "now": now})
+            _pg_execute(session, _PG_ENSURE_ITEMS, {"ids": items, "now": now})
         return
     if users:
         session.execute(
@@ -61,24 +61,36 @@ def ensure_users_and_items(
         )
 
 
-_PG_ENSURE_USERS = text(
+# PostgreSQL statements take each column as one array, sent in binary (%(name)b): psycopg's text
+# form quotes every element through a regular expression, 3x slower for a batch of 1,000.
+_PG_ENSURE_USERS = (
     "INSERT INTO users (user_id, attributes, created_at, updated_at) "
-    "SELECT u, '{}', :now, :now FROM unnest(CAST(:ids AS text[])) AS u "
+    "SELECT u, '{}', %(now)b, %(now)b FROM unnest(%(ids)b::text[]) AS u "
     "ON CONFLICT DO NOTHING"
 )
-_PG_ENSURE_ITEMS = text(
+_PG_ENSURE_ITEMS = (
     "INSERT INTO items (item_id, categories, tags, available, attributes, created_at, updated_at) "
-    "SELECT i, '[]', '[]', true, '{}', :now, :now FROM unnest(CAST(:ids AS text[])) AS i "
+    "SELECT i, '[]', '[]', true, '{}', %(now)b, %(now)b FROM unnest(%(ids)b::text[]) AS i "
     "ON CONFLICT DO NOTHING"
 )
 # A batch as one array per column: one statement and one round trip, whatever the batch size.
-_PG_INSERT_EVENTS = text(
+_PG_INSERT_EVENTS = (
     "INSERT INTO events (event_id, user_id, item_id, type, value, ts, received_at) "
-    "SELECT * FROM unnest(CAST(:event_id AS text[]), CAST(:user_id AS text[]), CAST(:item_id AS text[]), "
-    "CAST(:type AS text[]), CAST(:value AS float8[]), CAST(:ts AS timestamptz[]), "
-    "CAST(:received_at AS timestamptz[])) "
+    "SELECT * FROM unnest(%(event_id)b::text[], %(user_id)b::text[], %(item_id)b::text[], "
+    "%(type)b::text[], %(value)b::float8[], %(ts)b::timestamptz[], %(received_at)b::timestamptz[]) "
     "ON CONFLICT DO NOTHING RETURNING id, user_id, item_id, type, value"
 )
+
+
+def _pg_execute(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run `sql` on the session's own connection (its transaction) with psycopg's placeholders."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
 _EVENT_COLUMNS = ("event_id", "user_id", "item_id", "type", "value", "ts", "received_at")
 
 
@@ -91,7 +103,7 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[tuple[in
         return []
     if session.get_bind().dialect.name == "postgresql":
         columns = {c: [r[c] for r in rows] for c in _EVENT_COLUMNS}
-        return [tuple(r) for r in session.execute(_PG_INSERT_EVENTS, columns).all()]  # type: ignore[misc]
+        return _pg_execute(session, _PG_INSERT_EVENTS, columns)  # type: ignore[return-value]
     stmt = _insert_ignoring_conflicts(session, Event).returning(
         Event.id, Event.user_id, Event.item_id, Event.type, Event.value
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -60,7 +61,8 @@ class EventIn(BaseModel):
         if self.timestamp is not None:
             if self.timestamp.tzinfo is None:
                 raise ValueError("timestamp: needs a UTC offset (RFC 3339), e.g. 2026-11-20T14:03:00Z")
-            if self.timestamp - datetime.now(UTC) > FUTURE_TOLERANCE:
+            # Plain seconds: datetime.now(UTC) per event was a third of a batch's validation.
+            if self.timestamp.timestamp() - time.time() > FUTURE_TOLERANCE.total_seconds():
                 raise ValueError("timestamp: more than a day in the future")
         return self
 

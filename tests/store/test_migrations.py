@@ -97,3 +97,18 @@ def test_downgrade_to_base_and_upgrade_again(empty_engine: Engine) -> None:
     assert current_revision(empty_engine) == head_revision()
     with empty_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM users")).scalar() == 0
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL only: SQLite stores blobs uncompressed")
+def test_model_artifacts_are_compressed_with_lz4_on_postgresql(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+    if empty_engine.dialect.name != "postgresql":
+        pytest.skip("the SQLite run of this parametrised test")
+    with empty_engine.connect() as connection:
+        method = connection.execute(
+            text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = 'model_versions'::regclass AND attname = 'artifact'"
+            )
+        ).scalar()
+    assert method == "l"  # lz4 (Debian's and the official images' PostgreSQL are built with it)

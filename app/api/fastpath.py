@@ -4,6 +4,9 @@ dependency and validation machinery, which costs several times the answer itself
 Only a well-formed request with an accepted key takes this path; anything else (a bad parameter,
 a missing or wrong key, another method) falls through to the documented route in
 `routes/recommendations.py`, which answers it exactly as before. Both call `recommend.recommend`.
+
+`GET /ping` is answered here too, with a constant: the floor of the web stack under this path
+(the server, the outer middleware, this dispatch), which benchmarks compare recommendations with.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ _ID = re.compile(ID_PATTERN)
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _HEADERS = [(b"content-type", b"application/json")]
+_PING = b'{"status":"ok"}'
+_PING_HEADERS = [*_HEADERS, (b"content-length", str(len(_PING)).encode())]
 
 
 def parse(path: str, query_string: bytes) -> recommend.Query | None:
@@ -55,20 +60,19 @@ class RecommendationsFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and path.startswith(_PREFIX)
-            and path.endswith(_SUFFIX)
-        ):
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path == "/ping":
+            await _answer(send, _PING, _PING_HEADERS)
+            return
+        if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
             query = parse(path, scope.get("query_string", b""))
             runtime = getattr(scope["app"].state, "runtime", None)
             if query is not None and runtime is not None and self._allowed(runtime, scope):
                 body = orjson.dumps(recommend.recommend(runtime, query))
-                headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await _answer(send, body, [*_HEADERS, (b"content-length", str(len(body)).encode())])
                 return
         await self.app(scope, receive, send)
 
@@ -80,3 +84,8 @@ class RecommendationsFastPath:
         except HTTPException:
             return False  # the route answers 401 / 403 with its problem details
         return True
+
+
+async def _answer(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -34,8 +34,3 @@ async def readyz(runtime: RuntimeDep) -> Any:
         )
     return {"status": "ready", "schema": current, "model_version": runtime.model.version}
 
-
-@router.get("/ping", include_in_schema=False)
-async def ping() -> dict[str, str]:
-    """A bare constant answer: the web stack's own speed, for benchmarks."""
-    return {"status": "ok"}

@@ -144,8 +144,9 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     sessions = make_session_factory(engine)
     with engine.connect() as connection:
         events = read_event_arrays(connection)
-        catalog = item_store.catalog_texts(connection)
-    timer.lap("read")
+        timer.lap("read")
+        catalog = item_store.catalog_texts(connection)  # in the events' snapshot
+    timer.lap("catalog")
     if len(events) == 0:
         with sessions() as session:
             previous = versions.latest_version_number(session.connection())

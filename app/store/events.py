@@ -252,7 +252,7 @@ def _read_postgres(connection: Connection) -> EventArrays:
     return EventArrays(user_list, item_list, *columns, last_event_id=int(event_ids[-1]))
 
 
-READ_CHUNK_EVENTS = 250_000
+READ_CHUNK_EVENTS = 100_000  # small enough that fetching and decoding overlap in small stores
 # Every aggregate of one query sees the rows in the same order, so the columns stay aligned.
 # A timestamptz travels as its binary form: microseconds since 2000-01-01 UTC.
 _PG_COLUMNS = (

@@ -23,7 +23,7 @@ from app.store.locks import rebuild_lock
 from app.store.models import ModelVersion, RebuildRun, utcnow
 from tests.conftest import two_taste_events
 
-STAGES = {"read", "matrix", "fit", "neighbours", "topn", "serialize", "persist"}
+STAGES = {"read", "catalog", "matrix", "fit", "neighbours", "topn", "serialize", "persist"}
 
 
 @pytest.fixture

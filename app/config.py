@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         default="process", description="Run rebuilds in a child process (default) or a thread."
     )
     cache_size: int = Field(default=100, ge=1, le=1000)
+    answer_cache_shoppers: int = Field(
+        default=50_000,
+        ge=0,
+        description="Shoppers whose serialised recommendation answers are kept for reuse (0: none).",
+    )
     poll_interval_seconds: float = Field(
         default=0.5, gt=0, description="How often a server picks up others' writes and models."
     )

@@ -136,8 +136,12 @@ def fresh_database(name: str) -> str:
 
 
 def existing_store(name: str) -> str | None:
-    """The URL of `name` if it exists and holds a built model (for --reuse-db), else None."""
+    """The URL of `name` if it exists and holds a built model (for --reuse-db), migrated to the
+    current schema, else None."""
     import psycopg
+
+    from app.store.db import make_engine
+    from app.store.migrate import upgrade
 
     url = f"{PG}/{name}"
     try:
@@ -145,7 +149,12 @@ def existing_store(name: str) -> str | None:
             built = conn.execute("SELECT stages FROM model_versions ORDER BY version DESC LIMIT 1").fetchone()
     except psycopg.Error:
         return None
-    return url if built else None
+    if not built:
+        return None
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
 
 
 def drop_database(name: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
-import orjson
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -71,7 +70,7 @@ class RecommendationsFastPath:
             query = parse(path, scope.get("query_string", b""))
             runtime = getattr(scope["app"].state, "runtime", None)
             if query is not None and runtime is not None and self._allowed(runtime, scope):
-                body = orjson.dumps(recommend.recommend(runtime, query))
+                body = recommend.answer(runtime, query)
                 await _answer(send, body, [*_HEADERS, (b"content-length", str(len(body)).encode())])
                 return
         await self.app(scope, receive, send)

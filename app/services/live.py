@@ -22,9 +22,18 @@ class CatalogIndex:
         self.deleted: set[str] = set()
         self.categories: dict[str, frozenset[str]] = {}
         self.known: dict[str, None] = {}  # every servable item, insertion-ordered
+        self.generation = 0  # bumped after every change: what cached answers are stamped with
 
     def apply(self, item_id: str, *, available: bool, deleted: bool, categories: Iterable[str]) -> None:
-        self.categories[item_id] = frozenset(categories)
+        cats = frozenset(categories)
+        hidden = deleted or not available
+        if (
+            self.categories.get(item_id) == cats
+            and (item_id in self.deleted) == deleted
+            and (item_id in self.hidden) == hidden
+        ):
+            return  # unchanged (a poll re-reads rows this process already applied)
+        self.categories[item_id] = cats
         if deleted:
             self.deleted.add(item_id)
         else:
@@ -35,6 +44,7 @@ class CatalogIndex:
         else:
             self.hidden.discard(item_id)
             self.known[item_id] = None
+        self.generation += 1
 
     def apply_items(self, items: Iterable[Any]) -> None:
         """Apply catalog rows or Item objects (item_id, available, deleted_at, categories)."""
@@ -96,6 +106,11 @@ class RecentActivity:
             items[sys.intern(item_id)] = (total, event_id)
             if len(items) > self.max_items:
                 items.pop(next(iter(items)))
+
+    def newest(self, user_id: str) -> int:
+        """The id of the newest event held for the shopper (0 if none): changes with every event."""
+        items = self._users.get(user_id)
+        return max([e for _, e in list(items.values())], default=0) if items else 0
 
     def get(self, user_id: str, after_event_id: int) -> dict[str, float]:
         items = self._users.get(user_id)

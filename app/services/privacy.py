@@ -11,5 +11,6 @@ def forget_user(runtime: Runtime, user_id: str) -> None:
     removes their influence on everyone else's recommendations and on item neighbours."""
     runtime.erased[user_id] = utcnow()
     runtime.activity.forget(user_id)
+    runtime.answers.forget(user_id)
     if runtime.background is not None:
         runtime.background.request_rebuild()

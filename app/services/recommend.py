@@ -14,6 +14,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 
 from app.services.live import CatalogIndex
@@ -42,6 +43,21 @@ class Picked:
         self.item_ids.append(item_id)
         self.scores.append(score)
         self.because.append(because)
+
+
+def answer(runtime: Runtime, q: Query) -> bytes:
+    """`recommend`'s answer as JSON, reused from the answer cache while the model, the catalog and
+    the shopper's own recent events are those it was computed from."""
+    if q.user_id in runtime.erased:
+        return orjson.dumps(recommend(runtime, q))  # never kept: their rows are gone
+    # Read before computing: an answer can only be newer than its stamp, never older.
+    stamp = (runtime.model_generation, runtime.catalog.generation, runtime.activity.newest(q.user_id))
+    variant = (q.limit, q.offset, q.category, q.exclude_seen)
+    body = runtime.answers.get(q.user_id, variant, stamp)
+    if body is None:
+        body = orjson.dumps(recommend(runtime, q))
+        runtime.answers.put(q.user_id, variant, stamp, body)
+    return body
 
 
 def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.recommender.matrix import EVENT_TYPES, ConfidenceConfig, event_weights
+from app.services.answers import AnswerCache
 from app.services.live import CatalogIndex, RecentActivity
 from app.services.memory import release_freed_memory, tune_malloc
 from app.services.rebuild import confidence_config
@@ -54,6 +55,11 @@ class Runtime:
     catalog_polled_at: datetime | None = None  # when the last catalog poll started
     events_seen_until: int = 0  # the newest event id applied to `activity`
     tail_marks: deque[tuple[float, int]] = field(default_factory=deque)  # (monotonic, seen id)
+    model_generation: int = 0  # bumped by every model swap, after the swap
+    answers: AnswerCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.answers = AnswerCache(self.settings.answer_cache_shoppers)
 
     @cached_property
     def confidence(self) -> ConfidenceConfig:
@@ -96,6 +102,8 @@ class Runtime:
         snapshot = ServingModel.from_bytes(blob, meta)
         del blob
         self.model = snapshot  # one attribute store: the atomic swap
+        self.model_generation += 1  # after it: an answer stamped with the new one saw the new model
+        self.answers.clear()
         if meta.built_at is not None:
             for user_id, when in list(self.erased.items()):
                 if when < meta.built_at:

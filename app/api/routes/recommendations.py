@@ -39,7 +39,7 @@ async def user_recommendations(
     `category`, items already seen) and re-scored from events since the rebuild. An unknown
     shopper gets popular items (`strategy: "popular"`), never a 404."""
     query = recommend.Query(user_id, limit, offset, category, exclude_seen)
-    return _json(recommend.recommend(runtime, query))
+    return Response(recommend.answer(runtime, query), media_type="application/json")
 
 
 @router.get("/popular", response_model=PopularItems, summary="The most popular items")

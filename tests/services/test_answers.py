@@ -1,0 +1,109 @@
+"""The answer cache: a repeated request reuses the serialised answer; a change to the model, the
+catalog or the shopper's own events, or an erasure, is never hidden by it."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from app.services import recommend
+from app.services.answers import VARIANTS_PER_SHOPPER, AnswerCache
+from app.services.live import CatalogIndex, RecentActivity
+from app.services.recommend import Query
+from tests.services.test_serving import CATEGORIES, snapshot
+
+
+@pytest.fixture
+def runtime() -> Any:
+    catalog = CatalogIndex()
+    for item_id, categories in CATEGORIES.items():
+        catalog.apply(item_id, available=True, deleted=False, categories=categories)
+    return SimpleNamespace(
+        model=snapshot(),
+        model_generation=1,
+        catalog=catalog,
+        activity=RecentActivity(),
+        erased={},
+        answers=AnswerCache(max_shoppers=100),
+    )
+
+
+def answer(runtime: Any, user_id: str = "alice", **kwargs: Any) -> dict[str, Any]:
+    return orjson.loads(recommend.answer(runtime, Query(user_id, **kwargs)))
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return [it["item_id"] for it in body["items"]]
+
+
+def test_a_repeated_request_reuses_the_answer(runtime: Any) -> None:
+    first = recommend.answer(runtime, Query("alice", 3))
+    assert recommend.answer(runtime, Query("alice", 3)) is first
+    assert orjson.loads(first) == recommend.recommend(runtime, Query("alice", 3))
+    # Another page, or another shopper, is another entry.
+    assert recommend.answer(runtime, Query("alice", 3, offset=1)) is not first
+    assert ids(answer(runtime, limit=2, offset=1)) == ids(answer(runtime, limit=3))[1:]
+
+
+def test_a_catalog_change_shows_at_once(runtime: Any) -> None:
+    assert "c" in ids(answer(runtime, limit=3))
+    runtime.catalog.apply("c", available=False, deleted=False, categories=["x"])
+    assert "c" not in ids(answer(runtime, limit=3))
+    runtime.catalog.apply("c", available=True, deleted=False, categories=["x"])
+    assert "c" in ids(answer(runtime, limit=3))
+
+
+def test_an_unchanged_catalog_row_keeps_the_cache(runtime: Any) -> None:
+    first = recommend.answer(runtime, Query("alice", 3))
+    runtime.catalog.apply("c", available=True, deleted=False, categories=["x"])  # as polled again
+    assert recommend.answer(runtime, Query("alice", 3)) is first
+
+
+def test_the_shoppers_new_event_shows_at_once(runtime: Any) -> None:
+    assert answer(runtime, limit=3)["strategy"] == "personalized"
+    runtime.activity.add("alice", "c", 1.0, 101)  # after the model's last event (100)
+    after = answer(runtime, limit=3)
+    assert after["strategy"] == "realtime"
+    assert "c" not in ids(after)  # seen now
+    # Someone else's event leaves alice's entry alone.
+    cached = recommend.answer(runtime, Query("alice", 3))
+    runtime.activity.add("bob", "a", 1.0, 102)
+    assert recommend.answer(runtime, Query("alice", 3)) is cached
+
+
+def test_a_new_model_shows_at_once(runtime: Any) -> None:
+    assert answer(runtime, limit=3)["model_version"] == 7
+    model = snapshot()
+    runtime.model = dataclasses.replace(model, meta=dataclasses.replace(model.meta, version=8))
+    runtime.model_generation += 1  # what Runtime.load_latest_model does after the swap
+    assert answer(runtime, limit=3)["model_version"] == 8
+
+
+def test_an_erased_shopper_is_neither_served_from_nor_kept_in_the_cache(runtime: Any) -> None:
+    answer(runtime, limit=3)
+    runtime.erased["alice"] = object()
+    runtime.answers.forget("alice")  # what privacy.forget_user does
+    assert len(runtime.answers) == 0
+    assert answer(runtime, limit=3)["strategy"] == "popular"
+    assert len(runtime.answers) == 0
+
+
+def test_the_cache_is_bounded() -> None:
+    cache = AnswerCache(max_shoppers=2)
+    stamp = (1, 0, 0)
+    for user in ("a", "b", "c"):
+        cache.put(user, (10, 0, None, True), stamp, user.encode())
+    assert len(cache) == 2 and cache.get("a", (10, 0, None, True), stamp) is None
+    assert cache.get("c", (10, 0, None, True), stamp) == b"c"
+    for offset in range(VARIANTS_PER_SHOPPER + 3):
+        cache.put("c", (10, offset, None, True), stamp, b"page")
+    assert cache.get("c", (10, 0, None, True), stamp) is None  # the oldest variants went first
+    assert cache.get("c", (10, VARIANTS_PER_SHOPPER + 2, None, True), stamp) == b"page"
+    assert cache.get("c", (10, VARIANTS_PER_SHOPPER + 2, None, True), (2, 0, 0)) is None
+    off = AnswerCache(max_shoppers=0)
+    off.put("a", (10, 0, None, True), stamp, b"a")
+    assert off.get("a", (10, 0, None, True), stamp) is None and len(off) == 0

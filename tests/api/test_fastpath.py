@@ -21,6 +21,9 @@ from tests.conftest import rebuild, two_taste_events
             Query("u1", 10, 0, "run ning", False),
         ),
         ("/users/u1/recommendations", b"exclude_seen=1&limit=100", Query("u1", 100, 0, None, True)),
+        # Split by hand when nothing is escaped; blank parts are skipped, as parse_qsl does.
+        ("/users/u1/recommendations", b"&limit=7&&category=", Query("u1", 7, 0, "", True)),
+        ("/users/u1/recommendations", b"category=a+b&limit=2", Query("u1", 2, 0, "a b", True)),
     ],
 )
 def test_well_formed_queries_take_the_fast_path(path: str, query: bytes, expected: Query) -> None:

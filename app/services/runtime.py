@@ -99,6 +99,10 @@ class Runtime:
             blob = row.artifact
             session.expunge(row)
             del row  # the blob is the only reference left to the stored bytes
+            # libpq keeps its input buffer at the size of the largest message the connection
+            # received (this artifact, hundreds of MB) until the connection closes: close this one
+            # rather than return it to the pool, where each model load grew another.
+            session.connection().invalidate()
         snapshot = ServingModel.from_bytes(blob, meta)
         del blob
         self.model = snapshot  # one attribute store: the atomic swap

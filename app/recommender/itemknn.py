@@ -157,15 +157,14 @@ def explain_all(X: sp.csr_matrix, top_items: np.ndarray, neighbours: sp.csr_matr
         return reasons
     X = sp.csr_matrix(X)
     S = sp.csr_matrix(neighbours)
-    fanout = np.diff(S.indptr)[X.indices]  # triples per stored entry of X
-    ends = np.cumsum(np.add.reduceat(np.append(fanout, 0), X.indptr[:-1]) * (np.diff(X.indptr) > 0))
+    # Triples before each user's row: the neighbours of every item in the rows above it.
+    before = np.concatenate(([0], np.cumsum(np.diff(S.indptr)[X.indices])))[X.indptr]
     max_users = min(n_users, max(64, EXPLAIN_MAP_CELLS // max(n_items, 1)))
     # Slot of each (block user, item) cell, -1 elsewhere: allocated once, reset cell by cell.
     slot_map = np.full(max_users * n_items, -1, dtype=np.int16 if n < 2**15 else np.int32)
     lo = 0
     while lo < n_users:
-        start = ends[lo - 1] if lo else 0
-        hi = int(np.searchsorted(ends, start + EXPLAIN_BLOCK_TRIPLES, side="right"))
+        hi = int(np.searchsorted(before, before[lo] + EXPLAIN_BLOCK_TRIPLES, side="right")) - 1
         hi = min(max(hi, lo + 1), lo + max_users, n_users)
         reasons[lo:hi] = _explain_block(X[lo:hi], top_items[lo:hi], S, slot_map)
         lo = hi

@@ -3,7 +3,7 @@ dependency and validation machinery, which costs several times the answer itself
 
 Only a well-formed request with an accepted key takes this path; anything else (a bad parameter,
 a missing or wrong key, another method) falls through to the documented route in
-`routes/recommendations.py`, which answers it exactly as before. Both call `recommend.recommend`.
+`routes/recommendations.py`, which answers it exactly as before. Both call `recommend.answer`.
 
 `GET /ping` is answered here too, with a constant: the floor of the web stack under this path
 (the server, the outer middleware, this dispatch), which benchmarks compare recommendations with.
@@ -72,14 +72,14 @@ class RecommendationsFastPath:
             return
         path = scope["path"]
         if path == "/ping":
-            await _answer(send, _PING, _PING_HEADERS)
+            await _send_json(send, _PING, _PING_HEADERS)
             return
         if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
             query = parse(path, scope.get("query_string", b""))
             runtime = getattr(scope["app"].state, "runtime", None)
             if query is not None and runtime is not None and self._allowed(runtime, scope):
                 body = recommend.answer(runtime, query)
-                await _answer(send, body, [*_HEADERS, (b"content-length", str(len(body)).encode())])
+                await _send_json(send, body, [*_HEADERS, (b"content-length", str(len(body)).encode())])
                 return
         await self.app(scope, receive, send)
 
@@ -93,6 +93,6 @@ class RecommendationsFastPath:
         return True
 
 
-async def _answer(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def _send_json(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -3,15 +3,14 @@
 A shopper's answer depends on the serving model, the live catalog (availability, deletion,
 categories) and their own events since the model was built. Each entry carries the stamp of those
 three it was computed from; a lookup with any of them changed misses, and the model swap empties the
-cache. Bounded: the least recently served shoppers go first, and each keeps a few query variants
-(pages, categories).
+cache. Bounded: the shoppers whose answers were computed longest ago go first (a hit takes no lock,
+so it does not reorder), and each keeps a few query variants (pages, categories).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
 
 Stamp = tuple[int, int, int]  # (model generation, catalog generation, shopper's newest event id)
 Variant = tuple[int, int, str | None, bool]  # (limit, offset, category, exclude_seen)
@@ -22,7 +21,7 @@ VARIANTS_PER_SHOPPER = 8
 class AnswerCache:
     def __init__(self, max_shoppers: int) -> None:
         self.max_shoppers = max_shoppers
-        self._shoppers: OrderedDict[str, dict[Hashable, tuple[Stamp, bytes]]] = OrderedDict()
+        self._shoppers: OrderedDict[str, dict[Variant, tuple[Stamp, bytes]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, user_id: str, variant: Variant, stamp: Stamp) -> bytes | None:

@@ -126,22 +126,24 @@ def fresh_database(name: str) -> str:
     admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin_execute(f'CREATE DATABASE "{name}"')
     url = f"{PG}/{name}"
+    migrate(url)
+    return url
+
+
+def migrate(url: str) -> None:
+    """Bring the store at `url` to the current schema."""
     from app.store.db import make_engine
     from app.store.migrate import upgrade
 
     engine = make_engine(url, pool_size=1)
     upgrade(engine)
     engine.dispose()
-    return url
 
 
 def existing_store(name: str) -> str | None:
     """The URL of `name` if it exists and holds a built model (for --reuse-db), migrated to the
     current schema, else None."""
     import psycopg
-
-    from app.store.db import make_engine
-    from app.store.migrate import upgrade
 
     url = f"{PG}/{name}"
     try:
@@ -151,9 +153,7 @@ def existing_store(name: str) -> str | None:
         return None
     if not built:
         return None
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    migrate(url)
     return url
 
 

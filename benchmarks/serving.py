@@ -4,8 +4,10 @@ A PostgreSQL store with a synthetic shop (default 1,000,000 events, 50,000 users
 model built from it; `shoprec serve` with production settings, 1 and 2 workers; wrk (or an httpx
 client in another process) at 8 and 32 connections on GET /users/{id}/recommendations?limit=10 over
 20,000 random known users and on GET /ping (a constant answered at the same ASGI layer: the floor of
-the stack). Each server runs twice: as configured by default (a repeated shopper's answer comes from
-the answer cache; after the warm-up most requests repeat one) and with ANSWER_CACHE_SHOPPERS=0 (every
+the stack), requested as /ping?user={id}&limit=10 over the same users, so that the load generator
+(on the same two cores) picks among as many requests of the same length for both. Each server runs
+twice: as configured by default (a repeated shopper's answer comes from the answer cache; after the
+warm-up most requests repeat one) and with ANSWER_CACHE_SHOPPERS=0 (every
 answer computed). Then the service functions alone (timed in this process), and the
 recommendations' p99 while a rebuild runs in the server.
 
@@ -72,6 +74,7 @@ def main() -> int:
     rng = np.random.default_rng(1)
     users = user_id(rng.choice(args.users, min(args.users, 20_000), replace=False)).tolist()
     rec_paths = [f"/users/{u}/recommendations?limit=10" for u in users]
+    ping_paths = [f"/ping?user={u}&limit=10" for u in users]  # the query is ignored
     rows = []
     try:
         for workers in args.workers:
@@ -81,7 +84,7 @@ def main() -> int:
                     warm_up = min(args.seconds, 5)
                     run_get_load(server.base, rec_paths, connections=8, seconds=warm_up)
                     for conns in args.connections:
-                        ping = run_get_load(server.base, ["/ping"], connections=conns, seconds=args.seconds)
+                        ping = run_get_load(server.base, ping_paths, connections=conns, seconds=args.seconds)
                         recs = run_get_load(server.base, rec_paths, connections=conns, seconds=args.seconds)
                         rows.append(_row(workers, conns, answers, ping, recs))
         print()

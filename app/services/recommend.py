@@ -24,7 +24,7 @@ from app.services.snapshot import ServingModel
 REALTIME_WEIGHT = 1.0  # weight of the real-time re-score against the cached list (both scaled to 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Query:
     user_id: str
     limit: int = 10

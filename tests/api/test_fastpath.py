@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.fastpath import parse
+from app.api import fastpath
+from app.api.fastpath import RecommendationsFastPath, parse
 from app.services.recommend import Query
 from tests.conftest import rebuild, two_taste_events
 
@@ -47,6 +48,28 @@ def test_well_formed_queries_take_the_fast_path(path: str, query: bytes, expecte
 )
 def test_anything_else_falls_through_to_the_route(path: str, query: bytes) -> None:
     assert parse(path, query) is None
+
+
+def test_each_url_is_parsed_once_and_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[bytes] = []
+
+    def counting_parse(path: str, query: bytes) -> Query | None:
+        parsed.append(query)
+        return parse(path, query)
+
+    monkeypatch.setattr(fastpath, "parse", counting_parse)
+    monkeypatch.setattr(fastpath, "PARSED_URLS", 2)
+    fast = RecommendationsFastPath(app=None)  # type: ignore[arg-type]
+    path = "/users/u1/recommendations"
+    assert fast._parse(path, b"limit=5") == Query("u1", 5)
+    assert fast._parse(path, b"limit=5") == Query("u1", 5)
+    assert fast._parse(path, b"limit=0") is None  # a refusal is remembered too
+    assert fast._parse(path, b"limit=0") is None
+    assert parsed == [b"limit=5", b"limit=0"]
+    assert fast._parse(path, b"limit=6") == Query("u1", 6)  # a third URL: the memo starts over
+    assert len(fast._parsed) == 1
+    assert fast._parse(path, b"limit=5") == Query("u1", 5)
+    assert parsed == [b"limit=5", b"limit=0", b"limit=6", b"limit=5"]
 
 
 def test_fast_path_and_route_give_the_same_answer(client: TestClient) -> None:

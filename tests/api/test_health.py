@@ -98,5 +98,6 @@ def test_ping_is_a_constant_answer_outside_the_api(make_client: Any) -> None:
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok"}
     assert answer.headers["content-type"] == "application/json"
+    assert client.get("/ping", params={"user": "u1"}).json() == {"status": "ok"}  # query ignored
     assert "/ping" not in client.get("/openapi.json").json()["paths"]
     assert client.post("/ping").status_code == 404  # only GET takes the shortcut; no route behind

@@ -24,7 +24,7 @@ from app.config import Settings
 from app.recommender.matrix import EVENT_TYPES, ConfidenceConfig, event_weights
 from app.services.answers import AnswerCache
 from app.services.live import CatalogIndex, RecentActivity
-from app.services.memory import release_freed_memory, tune_malloc
+from app.services.memory import release_freed_memory, settle, tune_malloc
 from app.services.rebuild import confidence_config
 from app.services.snapshot import ModelMeta, ServingModel
 from app.store import events as event_store
@@ -174,3 +174,4 @@ class Runtime:
             log.warning("starting without a model: the store is not ready (%s)", exc.__class__.__name__)
         except (KeyError, ValueError, OSError) as exc:  # an unreadable artifact must not stop the server
             log.error("starting without a model: the stored model could not be loaded (%r)", exc)
+        settle()  # what the process holds from now on: out of the collector's full passes

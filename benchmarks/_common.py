@@ -372,6 +372,56 @@ class Load:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @classmethod
+    def combined(cls, rounds: Sequence[Load]) -> Load:
+        """Several runs as one: requests over seconds summed; p50 and p99 the rounds' medians."""
+        return cls(
+            requests=sum(r.requests for r in rounds),
+            seconds=sum(r.seconds for r in rounds),
+            p50_ms=float(np.median([r.p50_ms for r in rounds])),
+            p99_ms=float(np.median([r.p99_ms for r in rounds])),
+            errors=sum(r.errors for r in rounds),
+        )
+
+
+def compare_loads(
+    base: str,
+    paths: Sequence[str],
+    reference: Sequence[str],
+    *,
+    connections: int,
+    seconds: float,
+    rounds: int = 3,
+) -> tuple[Load, Load]:
+    """`paths` against `reference` in alternating runs of seconds / rounds each, combined: a noisy
+    neighbour on the shared machine then slows both sides alike instead of one."""
+    each = max(1.0, seconds / rounds)
+    runs = [
+        (
+            run_get_load(base, reference, connections=connections, seconds=each),
+            run_get_load(base, paths, connections=connections, seconds=each),
+        )
+        for _ in range(rounds)
+    ]
+    return Load.combined([r for _, r in runs]), Load.combined([ref for ref, _ in runs])
+
+
+def request_each(base: str, paths: Sequence[str], *, connections: int = 8) -> None:
+    """Every path once, in order, over `connections` connections: fills a server's caches."""
+    import httpx
+
+    async def main() -> None:
+        pending = iter(paths)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+            async def worker() -> None:
+                for path in pending:  # shared: each path goes to one worker
+                    (await client.get(path)).raise_for_status()
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+
+    asyncio.run(main())
+
 
 # Requests are formatted once, up front: per request, wrk only picks one (its Lua formatting a
 # request each time cost more CPU, taken from the server on the same machine).

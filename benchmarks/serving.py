@@ -5,11 +5,13 @@ model built from it; `shoprec serve` with production settings, 1 and 2 workers; 
 client in another process) at 8 and 32 connections on GET /users/{id}/recommendations?limit=10 over
 20,000 random known users and on GET /ping (a constant answered at the same ASGI layer: the floor of
 the stack), requested as /ping?user={id}&limit=10 over the same users, so that the load generator
-(on the same two cores) picks among as many requests of the same length for both. Each server runs
-twice: as configured by default (a repeated shopper's answer comes from the answer cache; after the
-warm-up most requests repeat one) and with ANSWER_CACHE_SHOPPERS=0 (every
-answer computed). Then the service functions alone (timed in this process), and the
-recommendations' p99 while a rebuild runs in the server.
+(on the same two cores) picks among as many requests of the same length for both. The two loads
+alternate, three rounds of a third of `--seconds` each, so that the machine's noise falls on both.
+
+Each server runs twice: as configured by default (a repeated shopper's answer comes from the answer
+cache; a warm-up asks for each shopper's once, so every timed request repeats one) and with
+ANSWER_CACHE_SHOPPERS=0 (every answer computed). Then the service functions alone (timed in this
+process), and the recommendations' p99 while a rebuild runs in the server.
 
     .venv/bin/python benchmarks/serving.py                          # the full run (~8 minutes)
     .venv/bin/python benchmarks/serving.py --events 200000 --users 10000 --seconds 5
@@ -30,9 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import (  # noqa: E402
     Load,
     build_model,
+    compare_loads,
     drop_database,
     existing_store,
     load_store,
+    request_each,
     run_get_load,
     serving,
     synthetic_shop,
@@ -81,11 +85,11 @@ def main() -> int:
             # The default server, then one that computes every answer (its answer cache off).
             for answers, env in (("cached", {}), ("computed", {"ANSWER_CACHE_SHOPPERS": "0"})):
                 with serving(url, workers=workers, **env) as server:
-                    warm_up = min(args.seconds, 5)
-                    run_get_load(server.base, rec_paths, connections=8, seconds=warm_up)
+                    request_each(server.base, rec_paths)  # each shopper's answer asked for once
                     for conns in args.connections:
-                        ping = run_get_load(server.base, ping_paths, connections=conns, seconds=args.seconds)
-                        recs = run_get_load(server.base, rec_paths, connections=conns, seconds=args.seconds)
+                        recs, ping = compare_loads(
+                            server.base, rec_paths, ping_paths, connections=conns, seconds=args.seconds
+                        )
                         rows.append(_row(workers, conns, answers, ping, recs))
         print()
         print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -24,8 +24,9 @@ from app.services.snapshot import ServingModel
 REALTIME_WEIGHT = 1.0  # weight of the real-time re-score against the cached list (both scaled to 1)
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
+class Query(NamedTuple):
+    """One recommendations request. A tuple: hashed and compared in C, as the answer cache's key."""
+
     user_id: str
     limit: int = 10
     offset: int = 0
@@ -52,11 +53,10 @@ def answer(runtime: Runtime, q: Query) -> bytes:
         return orjson.dumps(recommend(runtime, q))  # never kept: their rows are gone
     # Read before computing: an answer can only be newer than its stamp, never older.
     stamp = (runtime.model_generation, runtime.catalog.generation, runtime.activity.newest(q.user_id))
-    variant = (q.limit, q.offset, q.category, q.exclude_seen)
-    body = runtime.answers.get(q.user_id, variant, stamp)
+    body = runtime.answers.get(q, stamp)
     if body is None:
         body = orjson.dumps(recommend(runtime, q))
-        runtime.answers.put(q.user_id, variant, stamp, body)
+        runtime.answers.put(q.user_id, q, stamp, body)
     return body
 
 

@@ -96,14 +96,18 @@ def test_the_cache_is_bounded() -> None:
     cache = AnswerCache(max_shoppers=2)
     stamp = (1, 0, 0)
     for user in ("a", "b", "c"):
-        cache.put(user, (10, 0, None, True), stamp, user.encode())
-    assert len(cache) == 2 and cache.get("a", (10, 0, None, True), stamp) is None
-    assert cache.get("c", (10, 0, None, True), stamp) == b"c"
+        cache.put(user, Query(user), stamp, user.encode())
+    assert len(cache) == 2 and cache.get(Query("a"), stamp) is None
+    assert cache.get(Query("c"), stamp) == b"c"
     for offset in range(VARIANTS_PER_SHOPPER + 3):
-        cache.put("c", (10, offset, None, True), stamp, b"page")
-    assert cache.get("c", (10, 0, None, True), stamp) is None  # the oldest variants went first
-    assert cache.get("c", (10, VARIANTS_PER_SHOPPER + 2, None, True), stamp) == b"page"
-    assert cache.get("c", (10, VARIANTS_PER_SHOPPER + 2, None, True), (2, 0, 0)) is None
+        cache.put("c", Query("c", offset=offset), stamp, b"page")
+    assert cache.get(Query("c", offset=0), stamp) is None  # the oldest queries went first
+    assert cache.get(Query("c", offset=VARIANTS_PER_SHOPPER + 2), stamp) == b"page"
+    assert cache.get(Query("c", offset=VARIANTS_PER_SHOPPER + 2), (2, 0, 0)) is None
+    assert len(cache._answers) == VARIANTS_PER_SHOPPER + 1  # b's one, c's last eight: nothing stray
+    cache.put("c", Query("c", offset=3), stamp, b"again")  # a query put again is not kept twice
+    cache.forget("c")
+    assert len(cache) == 1 and len(cache._answers) == 1 and cache.get(Query("b"), stamp) == b"b"
     off = AnswerCache(max_shoppers=0)
-    off.put("a", (10, 0, None, True), stamp, b"a")
-    assert off.get("a", (10, 0, None, True), stamp) is None and len(off) == 0
+    off.put("a", Query("a"), stamp, b"a")
+    assert off.get(Query("a"), stamp) is None and len(off) == 0

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
 from app.api import fastpath
 from app.api.fastpath import RecommendationsFastPath, parse
+from app.services import recommend
 from app.services.recommend import Query
 from tests.conftest import rebuild, two_taste_events
 
@@ -70,6 +74,22 @@ def test_each_url_is_parsed_once_and_the_memo_is_bounded(monkeypatch: pytest.Mon
     assert len(fast._parsed) == 1
     assert fast._parse(path, b"limit=5") == Query("u1", 5)
     assert parsed == [b"limit=5", b"limit=0", b"limit=6", b"limit=5"]
+
+
+def test_a_well_formed_request_is_answered_by_the_fast_path(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered: list[Query] = []
+
+    def counting_answer(runtime: Any, query: Query) -> bytes:
+        answered.append(query)
+        return recommend.answer(runtime, query)
+
+    monkeypatch.setattr(fastpath, "recommend", SimpleNamespace(answer=counting_answer, Query=Query))
+    assert client.get("/users/u0/recommendations", params={"limit": 3}).status_code == 200
+    assert answered == [Query("u0", 3)]
+    assert client.get("/users/u0/recommendations", params={"trace": "1"}).status_code == 200
+    assert len(answered) == 1  # that one went to the route
 
 
 def test_fast_path_and_route_give_the_same_answer(client: TestClient) -> None:

@@ -166,12 +166,14 @@ class Runtime:
 
     def safe_startup_load(self) -> None:
         """Load what can be loaded at start; a store without a schema yet starts empty."""
+        swapped = False
         try:
             self.refresh_catalog()
-            self.load_latest_model()
+            swapped = self.load_latest_model()  # a swap settles the process's memory itself
             self.events_seen_until = self.model.meta.last_event_id
         except SQLAlchemyError as exc:
             log.warning("starting without a model: the store is not ready (%s)", exc.__class__.__name__)
         except (KeyError, ValueError, OSError) as exc:  # an unreadable artifact must not stop the server
             log.error("starting without a model: the stored model could not be loaded (%r)", exc)
-        settle()  # what the process holds from now on: out of the collector's full passes
+        if not swapped:
+            settle()  # what the process holds from now on: out of the collector's full passes

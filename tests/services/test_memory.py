@@ -1,4 +1,5 @@
-"""`settle`: what survives a full collection is frozen out of later ones, until the next settle."""
+"""`settle`: what survives a full collection is frozen out of later ones, until the next settle;
+a server settles once at start."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.api.schemas.events import EventIn
+from app.config import Settings
+from app.services import memory
+from app.services import runtime as runtime_module
+from app.services.ingest import store_events
 from app.services.memory import settle
+from app.services.rebuild import run_rebuild
+from app.services.runtime import Runtime
+from app.store.db import make_engine, make_session_factory
+from app.store.migrate import upgrade
+from tests.conftest import two_taste_events
 
 
 class Node:
@@ -40,3 +51,28 @@ def test_a_frozen_object_in_a_cycle_goes_at_the_next_settle() -> None:
     assert gone() is not None  # frozen: the collections in between leave it
     settle()
     assert gone() is None
+
+
+def test_a_server_start_settles_once_with_or_without_a_model(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settled: list[None] = []
+    counting = lambda: settled.append(None)  # noqa: E731
+    monkeypatch.setattr(memory, "settle", counting)  # what a model swap calls
+    monkeypatch.setattr(runtime_module, "settle", counting)  # what the start calls otherwise
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade(engine)
+
+    empty = Runtime.create(settings)
+    empty.safe_startup_load()
+    assert len(settled) == 1 and empty.model.version is None
+    empty.close()
+
+    with make_session_factory(engine).begin() as session:
+        store_events(session, [EventIn(**e) for e in two_taste_events()])
+    run_rebuild(settings, engine=engine)
+    engine.dispose()
+    loaded = Runtime.create(settings)
+    loaded.safe_startup_load()
+    assert len(settled) == 2 and loaded.model.version == 1
+    loaded.close()

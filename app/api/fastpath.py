@@ -30,9 +30,7 @@ _PREFIX, _SUFFIX = "/users/", "/recommendations"
 _ID = re.compile(ID_PATTERN)
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-_HEADERS = [(b"content-type", b"application/json")]
 _PING = b'{"status":"ok"}'
-_PING_HEADERS = [*_HEADERS, (b"content-length", str(len(_PING)).encode())]
 PARSED_URLS = 50_000
 
 
@@ -91,14 +89,13 @@ class RecommendationsFastPath:
             return
         path = scope["path"]
         if path == "/ping":
-            await _send_json(send, _PING, _PING_HEADERS)
+            await _send_json(send, _PING)
             return
         if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
             query = self._parse(path, scope.get("query_string", b""))
             runtime = getattr(scope["app"].state, "runtime", None)
             if query is not None and runtime is not None and self._allowed(runtime, scope):
-                body = recommend.answer(runtime, query)
-                await _send_json(send, body, [*_HEADERS, (b"content-length", str(len(body)).encode())])
+                await _send_json(send, recommend.answer(runtime, query))
                 return
         await self.app(scope, receive, send)
 
@@ -114,6 +111,7 @@ class RecommendationsFastPath:
         return True
 
 
-async def _send_json(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def _send_json(send: Send, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -391,7 +391,7 @@ def compare_loads(
     *,
     connections: int,
     seconds: float,
-    rounds: int = 3,
+    rounds: int = 5,
 ) -> tuple[Load, Load]:
     """`paths` against `reference` in alternating runs of seconds / rounds each, combined: a noisy
     neighbour on the shared machine then slows both sides alike instead of one."""

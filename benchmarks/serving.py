@@ -6,7 +6,8 @@ client in another process) at 8 and 32 connections on GET /users/{id}/recommenda
 20,000 random known users and on GET /ping (a constant answered at the same ASGI layer: the floor of
 the stack), requested as /ping?user={id}&limit=10 over the same users, so that the load generator
 (on the same two cores) picks among as many requests of the same length for both. The two loads
-alternate, three rounds of a third of `--seconds` each, so that the machine's noise falls on both.
+alternate, five rounds of a fifth of `--seconds` each, so that the machine's noise (and, with two
+workers, how the kernel happens to spread the connections between them) falls on both alike.
 
 Each server runs twice: as configured by default (a repeated shopper's answer comes from the answer
 cache; a warm-up asks for each shopper's once, so every timed request repeats one) and with

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
-import scipy.sparse as sp
 
+from app.recommender.rescore import neighbour_scores
 from app.services.live import CatalogIndex
 from app.services.runtime import Runtime
 from app.services.snapshot import ServingModel
@@ -146,17 +146,10 @@ def _realtime_candidates(
         lo, hi = model.seen.indptr[u], model.seen.indptr[u + 1]
         h[model.seen.indices[lo:hi]] += model.seen.data[lo:hi]
     nz = np.flatnonzero(h)
-    S = model.neighbours
-    contrib = sp.csr_matrix(S[nz].multiply(h[nz, None]))  # rows: history items, cols: candidates
-    r = np.asarray(contrib.sum(axis=0)).ravel()
+    r, because = neighbour_scores(model.neighbours, nz, h[nz])
     total = np.zeros(n_items, dtype=np.float64)
     if r.max(initial=0) > 0:
         total += REALTIME_WEIGHT * r / r.max()
-    because = np.full(n_items, -1, dtype=np.int64)
-    if contrib.nnz:
-        best = np.asarray(contrib.argmax(axis=0)).ravel()
-        has = r > 0
-        because[has] = nz[best[has]]
     if u is not None:
         items = model.top_items[u]
         valid = items >= 0

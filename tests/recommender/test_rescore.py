@@ -22,7 +22,8 @@ def _reference(S: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray) -> tuple
 def test_matches_scipy_on_random_neighbours(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(5, 60))
-    S = sp.random(n, n, density=float(rng.uniform(0.02, 0.5)), random_state=seed, format="csr", dtype=np.float32)
+    density = float(rng.uniform(0.02, 0.5))
+    S = sp.random(n, n, density=density, random_state=seed, format="csr", dtype=np.float32)
     S.data = np.round(S.data * 4) / 4  # coarse values: many ties between history rows
     rows = np.sort(rng.choice(n, int(rng.integers(1, n)), replace=False))
     weights = rng.choice([0.5, 1.0, 2.0], len(rows)).astype(np.float32)

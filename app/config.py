@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     rebuild_worker: Literal["process", "thread"] = Field(
         default="process", description="Run rebuilds in a child process (default) or a thread."
     )
+    rebuild_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Niceness added to the rebuild process: its maths yields the CPU to requests.",
+    )
     cache_size: int = Field(default=100, ge=1, le=1000)
     answer_cache_shoppers: int = Field(
         default=50_000,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -27,9 +28,27 @@ log = logging.getLogger(__name__)
 THREAD_STOP_SECONDS = 60  # how long shutdown waits for a rebuild running in a thread
 
 
+def lower_priority(nice: int) -> None:
+    """Make this process yield the CPU to others: on a busy machine the rebuild's maths then waits
+    for idle cycles instead of delaying requests. Linux keeps a niceness per thread, and the BLAS
+    threads exist from numpy's import on, so each thread is lowered; threads started later inherit."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # elsewhere: the process (or the calling thread)
+    for tid in threads:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except OSError:  # the thread ended meanwhile, or the system refuses: not worth failing a rebuild
+            continue
+
+
 def _child_main(settings: Settings, tune: bool | None, conn: Connection) -> None:
     """Entry point of the rebuild process: the result (or the error) goes back through a pipe."""
     logging.basicConfig(level=settings.log_level.upper())
+    lower_priority(settings.rebuild_nice)
     try:
         conn.send(("ok", run_rebuild(settings, tune=tune)))
     except BaseException as exc:  # reported to the parent, which keeps serving

@@ -134,34 +134,44 @@ def _realtime_candidates(
     """Blend the cached list with a re-score from the item-item neighbours of the history.
 
     score(i) = cached(i) / max(cached) + REALTIME_WEIGHT * r(i) / max(r), where r = h · S and h is
-    the shopper's history row (recent events, plus the built history when seen items may return).
+    the shopper's history (recent events plus the built history). Only the items the history's
+    neighbours and the cached list reach are scored: the work does not grow with the catalog.
     """
-    n_items = model.n_items
-    if n_items == 0:
-        return iter(())
-    h = np.zeros(n_items, dtype=np.float32)
-    if recent:
-        h[np.fromiter(recent.keys(), dtype=np.int64)] = np.fromiter(recent.values(), dtype=np.float32)
-    if u is not None:
-        lo, hi = model.seen.indptr[u], model.seen.indptr[u + 1]
-        h[model.seen.indices[lo:hi]] += model.seen.data[lo:hi]
-    nz = np.flatnonzero(h)
-    r, because = neighbour_scores(model.neighbours, nz, h[nz])
-    total = np.zeros(n_items, dtype=np.float64)
-    if r.max(initial=0) > 0:
-        total += REALTIME_WEIGHT * r / r.max()
+    history, weights = _history(model, u, recent)
+    columns, r, because = neighbour_scores(model.neighbours, history, weights)
+    top_r = r.max(initial=0)
+    parts = [(columns, REALTIME_WEIGHT * r / top_r if top_r > 0 else np.zeros(len(r)))]
     if u is not None:
         items = model.top_items[u]
         valid = items >= 0
         cached = model.top_scores[u][valid].astype(np.float64)
         top = cached.max(initial=0)
         if top > 0:
-            total[items[valid]] += cached / top
+            parts.append((items[valid].astype(np.int64), cached / top))
+    candidates, where = np.unique(np.concatenate([c for c, _ in parts]), return_inverse=True)
+    total = np.bincount(where, weights=np.concatenate([s for _, s in parts]), minlength=len(candidates))
+    reasons = np.full(len(candidates), -1, dtype=np.int64)
+    reasons[where[: len(columns)]] = because
+    keep = total > 0
     if exclude_seen:
-        total[nz] = 0
-    order = np.flatnonzero(total > 0)
-    order = order[np.argsort(-total[order], kind="stable")]
-    return zip(order.tolist(), total[order].tolist(), because[order].tolist(), strict=True)
+        keep &= ~np.isin(candidates, history)
+    candidates, total, reasons = candidates[keep], total[keep], reasons[keep]
+    order = np.argsort(-total, kind="stable")  # candidates ascend: ties go to the lower index
+    return zip(candidates[order].tolist(), total[order].tolist(), reasons[order].tolist(), strict=True)
+
+
+def _history(model: ServingModel, u: int | None, recent: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The shopper's items (ascending) and weights: recent events plus the built history row."""
+    indices = [np.fromiter(recent.keys(), dtype=np.int64, count=len(recent))]
+    weights = [np.fromiter(recent.values(), dtype=np.float64, count=len(recent))]
+    if u is not None:
+        lo, hi = model.seen.indptr[u], model.seen.indptr[u + 1]
+        indices.append(model.seen.indices[lo:hi].astype(np.int64))
+        weights.append(model.seen.data[lo:hi].astype(np.float64))
+    items, where = np.unique(np.concatenate(indices), return_inverse=True)
+    summed = np.bincount(where, weights=np.concatenate(weights), minlength=len(items))
+    nonzero = summed != 0
+    return items[nonzero], summed[nonzero]
 
 
 def _top_up(

@@ -1,4 +1,5 @@
-"""neighbour_scores: the same sums and reasons as scipy's slice, multiply, sum and argmax."""
+"""neighbour_scores: the same sums and reasons as scipy's slice, multiply, sum and argmax, on the
+columns the history reaches only."""
 
 from __future__ import annotations
 
@@ -27,10 +28,17 @@ def test_matches_scipy_on_random_neighbours(seed):
     S.data = np.round(S.data * 4) / 4  # coarse values: many ties between history rows
     rows = np.sort(rng.choice(n, int(rng.integers(1, n)), replace=False))
     weights = rng.choice([0.5, 1.0, 2.0], len(rows)).astype(np.float32)
-    r, because = neighbour_scores(S, rows, weights)
+    columns, r, because = neighbour_scores(S, rows, weights)
     r_ref, because_ref = _reference(S, rows, weights)
-    np.testing.assert_allclose(r, r_ref, rtol=1e-6)
-    np.testing.assert_array_equal(because, because_ref)
+    assert columns.tolist() == np.unique(S[rows].indices).tolist()  # the stored entries it reaches
+    np.testing.assert_allclose(_dense(columns, r, S.shape[1], 0.0), r_ref, rtol=1e-6)
+    np.testing.assert_array_equal(_dense(columns, because, S.shape[1], -1), because_ref)
+
+
+def _dense(columns: np.ndarray, values: np.ndarray, n: int, fill: float) -> np.ndarray:
+    out = np.full(n, fill, dtype=values.dtype)
+    out[columns] = values
+    return out
 
 
 def test_names_the_heaviest_contribution_and_the_first_on_ties():
@@ -45,12 +53,13 @@ def test_names_the_heaviest_contribution_and_the_first_on_ties():
             dtype=np.float32,
         )
     )
-    r, because = neighbour_scores(S, np.array([0, 1, 2]), np.array([1.0, 1.0, 3.0]))
-    np.testing.assert_allclose(r, [0, 1.1, 1.0, 0])
-    assert because.tolist() == [-1, 1, 0, -1]  # item 2: a tie between rows 0 and 1, the first wins
+    columns, r, because = neighbour_scores(S, np.array([0, 1, 2]), np.array([1.0, 1.0, 3.0]))
+    assert columns.tolist() == [1, 2]  # only what the history reaches
+    np.testing.assert_allclose(r, [1.1, 1.0])
+    assert because.tolist() == [1, 0]  # item 2: a tie between rows 0 and 1, the first wins
 
 
 def test_history_without_neighbours_scores_nothing():
     S = sp.csr_matrix((3, 3), dtype=np.float32)
-    r, because = neighbour_scores(S, np.array([0, 2]), np.array([1.0, 1.0]))
-    assert r.tolist() == [0, 0, 0] and because.tolist() == [-1, -1, -1]
+    columns, r, because = neighbour_scores(S, np.array([0, 2]), np.array([1.0, 1.0]))
+    assert columns.size == r.size == because.size == 0

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
         runtime = Runtime.create(settings)
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade, runtime.engine)
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.background = background
         background.start()
         try:
-            yield
+            yield {"runtime": runtime}  # lifespan state: in every request's scope, read by the fast path
         finally:
             await background.stop()
             runtime.close()
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     # Innermost of the middleware: CORS headers and limits apply to the fast path too.
-    app.add_middleware(RecommendationsFastPath)
+    app.add_middleware(RecommendationsFastPath, open_reads=not settings.auth_enabled)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

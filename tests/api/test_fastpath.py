@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -76,9 +77,8 @@ def test_each_url_is_parsed_once_and_the_memo_is_bounded(monkeypatch: pytest.Mon
     assert parsed == [b"limit=5", b"limit=0", b"limit=6", b"limit=5"]
 
 
-def test_a_well_formed_request_is_answered_by_the_fast_path(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _fast_answers(monkeypatch: pytest.MonkeyPatch) -> list[Query]:
+    """The queries the fast path answers from now on."""
     answered: list[Query] = []
 
     def counting_answer(runtime: Any, query: Query) -> bytes:
@@ -86,10 +86,30 @@ def test_a_well_formed_request_is_answered_by_the_fast_path(
         return recommend.answer(runtime, query)
 
     monkeypatch.setattr(fastpath, "recommend", SimpleNamespace(answer=counting_answer, Query=Query))
+    return answered
+
+
+def test_a_well_formed_request_is_answered_by_the_fast_path(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered = _fast_answers(monkeypatch)
     assert client.get("/users/u0/recommendations", params={"limit": 3}).status_code == 200
     assert answered == [Query("u0", 3)]
     assert client.get("/users/u0/recommendations", params={"trace": "1"}).status_code == 200
     assert len(answered) == 1  # that one went to the route
+
+
+def test_with_keys_only_an_accepted_key_takes_the_fast_path(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(api_write_keys=["w-secret"], api_read_keys=["r-public"])
+    answered = _fast_answers(monkeypatch)
+    for key in ("r-public", "w-secret"):
+        assert client.get("/users/u0/recommendations", headers={"X-API-Key": key}).status_code == 200
+    # Refused here; the route answers them with its problem details.
+    assert client.get("/users/u0/recommendations").status_code == 401
+    assert client.get("/users/u0/recommendations", headers={"X-API-Key": "r-wrong"}).status_code == 401
+    assert answered == [Query("u0"), Query("u0")]
 
 
 def test_fast_path_and_route_give_the_same_answer(client: TestClient) -> None:

@@ -44,11 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(runtime.safe_startup_load)
         background = Background(runtime)
         runtime.background = background
-        app.state.runtime = runtime
-        app.state.background = background
         background.start()
         try:
-            yield {"runtime": runtime}  # lifespan state: in every request's scope, read by the fast path
+            yield {"runtime": runtime}  # lifespan state: in every request's scope (`request.state`)
         finally:
             await background.stop()
             runtime.close()

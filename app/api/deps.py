@@ -15,14 +15,14 @@ from app.services.runtime import Runtime
 
 
 async def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.state.runtime  # type: ignore[no-any-return]  # the lifespan's (main.py)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_background(request: Request) -> Background:
-    return request.app.state.background  # type: ignore[no-any-return]
+async def get_background(runtime: RuntimeDep) -> Background:
+    return runtime.background  # type: ignore[no-any-return]
 
 
 BackgroundDep = Annotated[Background, Depends(get_background)]

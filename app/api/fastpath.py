@@ -97,7 +97,7 @@ class RecommendationsFastPath:
             return
         if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
             query = self._parse(path, scope.get("query_string", b""))
-            runtime = scope.get("state", _NO_STATE).get("runtime")  # the lifespan's (main.py)
+            runtime = scope.get("state", _NO_STATE).get("runtime")  # as `deps.get_runtime` reads it
             if query is not None and runtime is not None and (self.open_reads or _allowed(runtime, scope)):
                 await _send_json(send, recommend.answer(runtime, query))
                 return
@@ -105,8 +105,6 @@ class RecommendationsFastPath:
 
 
 def _allowed(runtime: Runtime, scope: Scope) -> bool:
-    if not runtime.settings.auth_enabled:
-        return True
     key = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-api-key"), None)
     try:
         check_key(runtime, key, write=False)

@@ -83,7 +83,7 @@ def test_a_killed_rebuild_process_keeps_the_previous_model_and_the_next_rebuild_
     database_url: str, make_client: Callable[..., TestClient]
 ) -> None:
     client = make_client(rebuild_worker="process", tune_budget_seconds=60)
-    background = client.app.state.background  # type: ignore[attr-defined]
+    background = client.app_state["runtime"].background
     assert client.post("/events", json=dated_two_taste_events()).status_code == 202
     version = rebuild(client)["version"]
     before = answers(client)

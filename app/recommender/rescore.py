@@ -14,6 +14,12 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def sum_by_index(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct indices (ascending), the sum of the values at each, and where each input went."""
+    distinct, where = np.unique(indices, return_inverse=True)
+    return distinct, np.bincount(where, weights=values, minlength=len(distinct)), where
+
+
 def neighbour_scores(
     neighbours: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,8 +40,7 @@ def neighbour_scores(
     first_of_owner = np.cumsum(lengths) - lengths
     positions = np.arange(total) - first_of_owner[owner] + starts[owner]
     terms = neighbours.data[positions].astype(np.float64) * np.asarray(weights, dtype=np.float64)[owner]
-    columns, column_of = np.unique(neighbours.indices[positions], return_inverse=True)
-    scores = np.bincount(column_of, weights=terms, minlength=len(columns))
+    columns, scores, column_of = sum_by_index(neighbours.indices[positions], terms)
     # The largest term of each column, then the first history row that holds it.
     largest = np.full(len(columns), -np.inf)
     np.maximum.at(largest, column_of, terms)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from app.recommender.rescore import neighbour_scores
+from app.recommender.rescore import neighbour_scores, sum_by_index
 from app.services.live import CatalogIndex
 from app.services.runtime import Runtime
 from app.services.snapshot import ServingModel
@@ -140,16 +140,16 @@ def _realtime_candidates(
     history, weights = _history(model, u, recent)
     columns, r, because = neighbour_scores(model.neighbours, history, weights)
     top_r = r.max(initial=0)
-    parts = [(columns, REALTIME_WEIGHT * r / top_r if top_r > 0 else np.zeros(len(r)))]
+    items, scores = columns, (REALTIME_WEIGHT * r / top_r if top_r > 0 else np.zeros(len(r)))
     if u is not None:
-        items = model.top_items[u]
-        valid = items >= 0
+        cached_items = model.top_items[u]
+        valid = cached_items >= 0
         cached = model.top_scores[u][valid].astype(np.float64)
         top = cached.max(initial=0)
         if top > 0:
-            parts.append((items[valid].astype(np.int64), cached / top))
-    candidates, where = np.unique(np.concatenate([c for c, _ in parts]), return_inverse=True)
-    total = np.bincount(where, weights=np.concatenate([s for _, s in parts]), minlength=len(candidates))
+            items = np.concatenate([items, cached_items[valid]])
+            scores = np.concatenate([scores, cached / top])
+    candidates, total, where = sum_by_index(items, scores)
     reasons = np.full(len(candidates), -1, dtype=np.int64)
     reasons[where[: len(columns)]] = because
     keep = total > 0
@@ -168,8 +168,7 @@ def _history(model: ServingModel, u: int | None, recent: dict[int, float]) -> tu
         lo, hi = model.seen.indptr[u], model.seen.indptr[u + 1]
         indices.append(model.seen.indices[lo:hi].astype(np.int64))
         weights.append(model.seen.data[lo:hi].astype(np.float64))
-    items, where = np.unique(np.concatenate(indices), return_inverse=True)
-    summed = np.bincount(where, weights=np.concatenate(weights), minlength=len(items))
+    items, summed, _ = sum_by_index(np.concatenate(indices), np.concatenate(weights))
     nonzero = summed != 0
     return items[nonzero], summed[nonzero]
 

@@ -172,14 +172,22 @@ def _service_time(url: str, users: list[str]) -> list[list[object]]:
     runtime.safe_startup_load()
     queries = [recommend.Query(u, 10) for u in users]
     rows = []
+
+    def act_since_rebuild() -> None:
+        runtime.record_events(_views_since_rebuild(runtime.model, users, events_each=5))
+
     try:
-        for label, call in (
-            ("answer computed (recommend.recommend)", recommend.recommend),
-            ("answer served again (recommend.answer, cache hit)", recommend.answer),
-            ("answer computed, 5 events since the rebuild (real-time)", recommend.recommend),
+        for label, call, before in (
+            ("answer computed (recommend.recommend)", recommend.recommend, None),
+            ("answer served again (recommend.answer, cache hit)", recommend.answer, None),
+            (
+                "answer computed, 5 events since the rebuild (real-time)",
+                recommend.recommend,
+                act_since_rebuild,
+            ),
         ):
-            if "real-time" in label:
-                _act_since_rebuild(runtime, users, events_each=5)
+            if before is not None:
+                before()
             for q in queries:
                 call(runtime, q)  # warm: the hit row times the second call for each shopper
             times = np.empty(len(queries))
@@ -195,17 +203,18 @@ def _service_time(url: str, users: list[str]) -> list[list[object]]:
     return rows
 
 
-def _act_since_rebuild(runtime: Any, users: list[str], *, events_each: int) -> None:
-    """Give each shopper `events_each` views of random items newer than the model (as if just posted)."""
+def _views_since_rebuild(
+    model: Any, users: list[str], *, events_each: int
+) -> list[tuple[int, str, str, str, float]]:
+    """`events_each` views of random items per shopper, newer than the model: as if just posted."""
     rng = np.random.default_rng(7)
-    item_ids = runtime.model.item_ids
-    newest = runtime.model.meta.last_event_id
-    entries = []
-    for n, u in enumerate(users):
-        for k in range(events_each):
-            event_id = newest + 1 + n * events_each + k
-            entries.append((u, item_ids[int(rng.integers(len(item_ids)))], 1.0, event_id))
-    runtime.activity.add_many(entries)
+    event_id = iter(range(model.meta.last_event_id + 1, 1 << 62))
+    items = rng.integers(len(model.item_ids), size=(len(users), events_each)).tolist()
+    return [
+        (next(event_id), u, model.item_ids[i], "view", 1.0)
+        for u, picks in zip(users, items, strict=True)
+        for i in picks
+    ]
 
 
 def _during_rebuild(url: str, rec_paths: list[str], *, seconds: float, rebuild_seconds: float) -> str:

@@ -103,7 +103,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    from app.services.rebuild import run_rebuild
+    from app.services.building.rebuild import run_rebuild
 
     engine = _engine(settings)
     result = run_rebuild(settings, engine=engine, tune=args.tune)
@@ -137,7 +137,7 @@ class _ProgressBar:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from app.services import importer
+    from app import bulk_import
     from app.store.db import make_session_factory
 
     path: Path = args.file
@@ -146,22 +146,22 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         if args.kind == "events":
-            rows, report = importer.validate_events(path, settings.rating_max)
+            rows, report = bulk_import.validate_events(path, settings.rating_max)
         else:
-            rows, report = importer.validate_items(path)  # type: ignore[assignment]
+            rows, report = bulk_import.validate_items(path)  # type: ignore[assignment]
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not report.ok:
         print(f"{len(report.errors)} invalid row(s) of {report.rows}; nothing imported:", file=sys.stderr)
-        for line in report.errors[: importer.MAX_REPORTED]:
+        for line in report.errors[: bulk_import.MAX_REPORTED]:
             print(f"  {line}", file=sys.stderr)
-        if len(report.errors) > importer.MAX_REPORTED:
-            print(f"  ... and {len(report.errors) - importer.MAX_REPORTED} more", file=sys.stderr)
+        if len(report.errors) > bulk_import.MAX_REPORTED:
+            print(f"  ... and {len(report.errors) - bulk_import.MAX_REPORTED} more", file=sys.stderr)
         return 1
     engine = _engine(settings)
     with make_session_factory(engine).begin() as session:
-        write = importer.write_events if args.kind == "events" else importer.write_items
+        write = bulk_import.write_events if args.kind == "events" else bulk_import.write_items
         write(session, rows, report, _ProgressBar(f"importing {args.kind}"))  # type: ignore[arg-type]
     engine.dispose()
     extra = f", {report.duplicates} duplicate(s) skipped" if args.kind == "events" else ""
@@ -171,8 +171,9 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from app.api.schemas.events import parse_events
-    from app.services import catalog, demo, ingest
-    from app.services.rebuild import run_rebuild
+    from app.services.building import demo
+    from app.services.building.rebuild import run_rebuild
+    from app.services.writes import catalog, ingest
     from app.store import events as event_store
     from app.store.db import make_session_factory
 
@@ -203,7 +204,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    from app.services.evaluation import evaluate_store
+    from app.services.building.evaluation import evaluate_store
 
     engine = _engine(settings)
     split = "per_user" if args.split == "user" else "global"

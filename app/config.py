@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.shop import ConfidenceConfig
 
 
 def _split_csv(value: object) -> object:
@@ -107,3 +109,15 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_write_keys or self.api_read_keys)
+
+    def confidence_config(self) -> ConfidenceConfig:
+        """The confidence formula's weights: the shop's defaults, overridden by these settings."""
+        # Ratings above the middle of the scale are positive evidence, whatever the scale.
+        overrides: dict[str, Any] = {"rating_max": self.rating_max, "rating_neutral": self.rating_max / 2}
+        for name in ("view", "add_to_cart", "purchase"):
+            value = getattr(self, f"weight_{name}")
+            if value is not None:
+                overrides[name] = value
+        if self.half_life_days is not None:
+            overrides["half_life_days"] = self.half_life_days
+        return ConfidenceConfig(**overrides)

@@ -15,8 +15,8 @@ from app.api.fastpath import RecommendationsFastPath
 from app.api.middleware import LimitsMiddleware
 from app.api.routes import events, health, items, model, recommendations, users
 from app.config import Settings
-from app.services.background import Background
-from app.services.runtime import Runtime
+from app.services.building.background import Background
+from app.services.serving.runtime import Runtime
 from app.store.migrate import upgrade
 
 log = logging.getLogger("shoprec")

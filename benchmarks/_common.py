@@ -30,9 +30,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app.shop import EVENT_TYPES as TYPES  # noqa: E402  (the index of a type is its code)
+
 PYTHON = sys.executable
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-TYPES = ("view", "add_to_cart", "purchase", "rating")
 
 
 # --- the synthetic shop --------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def build_model(url: str) -> dict[str, Any]:
     code = (
         "import json, resource\n"
         "from app.config import Settings\n"
-        "from app.services.rebuild import run_rebuild\n"
+        "from app.services.building.rebuild import run_rebuild\n"
         "r = run_rebuild(Settings(), tune=False)\n"  # the refit; model selection is timed apart
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print(json.dumps({'status': r.status, 'stages': r.stages, 'rss_mb': rss}))\n"

@@ -64,15 +64,15 @@ from app.recommender.evaluation import (  # noqa: E402
     training_features,
     validation_split,
 )
-from app.recommender.matrix import EVENT_TYPES, ConfidenceConfig, Vocabulary  # noqa: E402
-from app.services.rebuild import (  # noqa: E402
+from app.services.building.rebuild import (  # noqa: E402
     DEFAULT_ALGORITHM,
     _try_choose,
-    confidence_config,
     resolve_algorithm,
     tuning_due,
 )
-from app.store.events import EventArrays  # noqa: E402
+from app.shop import EVENT_TYPES, ConfidenceConfig  # noqa: E402
+from app.store.event_arrays import EventArrays  # noqa: E402
+from app.vocabulary import Vocabulary  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 SEED = 42
@@ -348,18 +348,18 @@ def service_settings(rating_max: float) -> Settings:
 def service_choice(split: Split, settings: Settings) -> tuple[str, dict[str, Any], ConfidenceConfig]:
     """The model the service's first rebuild would serve, given only the training events.
 
-    The same calls as `app.services.rebuild._build`: tune when `tuning_due` says so (the first
+    The same calls as `app.services.building.rebuild._build`: tune when `tuning_due` says so (the first
     rebuild of a store with ALGORITHM=auto), else, or when selection cannot run, `resolve_algorithm`.
     """
     t = split.train
     arrays = EventArrays(
-        users=[f"u{u}" for u in range(split.n_users)],
-        items=[f"i{i}" for i in range(split.n_items)],
+        users=Vocabulary([f"u{u}" for u in range(split.n_users)]),
+        items=Vocabulary([f"i{i}" for i in range(split.n_items)]),
         user_codes=t.users.astype(np.int32),
         item_codes=t.items.astype(np.int32),
         type_codes=t.types, values=t.values, timestamps=t.timestamps, last_event_id=len(t),
     )
-    base = confidence_config(settings)
+    base = settings.confidence_config()
     choice, _ = _try_choose(arrays, settings, base) if tuning_due(settings, None) else (None, None)
     if choice is not None:
         return choice.algorithm, choice.params, choice.config
@@ -377,7 +377,7 @@ def run_dataset(ds: Dataset, quick: bool, budget: float) -> list[EvalResult]:
         flush=True,
     )
     settings = service_settings(ds.rating_max)
-    config = confidence_config(settings)
+    config = settings.confidence_config()
     t0 = time.perf_counter()
     algorithm, params, service_config_ = service_choice(split, settings)
     print(f"service (ALGORITHM={settings.algorithm}, TUNE_BUDGET_SECONDS="

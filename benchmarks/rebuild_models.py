@@ -21,10 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matrix
+from app.recommender.matrix import confidence_matrix
 from app.recommender.persist import dumps
 from app.recommender.registry import MODELS, make_model
 from app.recommender.topn import recommend_all
+from app.shop import ConfidenceConfig
+from app.vocabulary import Vocabulary
 from benchmarks._common import synthetic_shop
 
 N_EVENTS, N_USERS, N_ITEMS, N_CLUSTERS, SEED = 1_000_000, 50_000, 20_000, 50, 42

@@ -165,8 +165,8 @@ def _service_time(url: str, users: list[str]) -> list[list[object]]:
     """On a runtime loaded like a server's, one call per user, timed one by one: the answer computed
     (recommend.recommend) and the serialised answer served again (recommend.answer, a cache hit)."""
     from app.config import Settings
-    from app.services import recommend
-    from app.services.runtime import Runtime
+    from app.services.serving import recommend
+    from app.services.serving.runtime import Runtime
 
     runtime = Runtime.create(Settings(database_url=url))
     runtime.safe_startup_load()

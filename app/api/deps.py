@@ -10,8 +10,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
-from app.services.background import Background
-from app.services.runtime import Runtime
+from app.services.serving.runtime import RebuildRequests, Runtime
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -21,11 +20,12 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_background(runtime: RuntimeDep) -> Background:
-    return runtime.background  # type: ignore[no-any-return]
+async def get_background(runtime: RuntimeDep) -> RebuildRequests:
+    assert runtime.background is not None  # started by the lifespan before any request
+    return runtime.background
 
 
-BackgroundDep = Annotated[Background, Depends(get_background)]
+BackgroundDep = Annotated[RebuildRequests, Depends(get_background)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:

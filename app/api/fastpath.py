@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import check_key
 from app.api.schemas.common import ID_PATTERN, MAX_ID_LENGTH, MAX_LIMIT, MAX_OFFSET
-from app.services import recommend
-from app.services.runtime import Runtime
+from app.services.serving import recommend
+from app.services.serving.runtime import Runtime
 
 _PREFIX, _SUFFIX = "/users/", "/recommendations"
 _ID = re.compile(ID_PATTERN)

@@ -15,8 +15,21 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
+from app.recommender.als import ALS
 from app.recommender.base import Recommender, as_interactions
+from app.recommender.content import ContentModel
+from app.recommender.ease import EASE
+from app.recommender.itemknn import ItemKNN
 from app.recommender.persist import strip_prefix, with_prefix
+from app.recommender.popularity import Popularity
+from app.recommender.svd import PureSVD
+from app.recommender.userknn import UserKNN
+
+# The models a hybrid blends (any but another hybrid), by name; automatic selection tries their
+# defaults in this order after the hybrid's, strongest on the shared sets first.
+COMPONENT_MODELS: dict[str, type[Recommender]] = {
+    cls.name: cls for cls in (EASE, Popularity, ItemKNN, ALS, UserKNN, PureSVD, ContentModel)
+}
 
 
 def minmax_rows(scores: np.ndarray) -> np.ndarray:
@@ -76,12 +89,9 @@ class Hybrid(Recommender):
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], params: dict[str, Any]) -> Self:
-        # Imported here because the registry imports this module.
-        from app.recommender.registry import MODELS
-
         components = []
         for k, spec in enumerate(params["components"]):
-            model_cls = MODELS[spec["name"]]
+            model_cls = COMPONENT_MODELS[spec["name"]]
             model = model_cls.from_state(strip_prefix(str(k), state), spec.get("params", {}))
             components.append((model, spec["weight"]))
         hybrid = cls(components)

@@ -27,8 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ID_LENGTH = 128
-EVENT_TYPES = ("view", "add_to_cart", "purchase", "rating")
+from app.shop import EVENT_TYPES, MAX_ID_LENGTH
+
+# The CHECK constraint on events.type, from the shop's event types (the migrations spell it out;
+# tests/store/test_migrations.py holds the two equal).
+EVENT_TYPE_CHECK = "type IN ({})".format(", ".join(f"'{t}'" for t in EVENT_TYPES))
 
 # Integer keys autoincrement on SQLite only when declared INTEGER PRIMARY KEY.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
@@ -74,7 +77,7 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -83,7 +86,7 @@ class User(Base):
 class Item(Base):
     __tablename__ = "items"
 
-    item_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
     title: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -103,7 +106,7 @@ class ItemCategory(Base):
     __tablename__ = "item_categories"
 
     item_id: Mapped[str] = mapped_column(ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True)
-    category: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    category: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
 
     __table_args__ = (Index("ix_item_categories_category_item_id", "category", "item_id"),)
 
@@ -112,7 +115,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
-    event_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), unique=True)
+    event_id: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH), unique=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"))
     item_id: Mapped[str] = mapped_column(ForeignKey("items.item_id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(16))
@@ -121,7 +124,7 @@ class Event(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        CheckConstraint("type IN ('view', 'add_to_cart', 'purchase', 'rating')", name="type_known"),
+        CheckConstraint(EVENT_TYPE_CHECK, name="type_known"),
         Index("ix_events_user_id_ts", "user_id", "ts"),
         Index("ix_events_ts", "ts"),
     )

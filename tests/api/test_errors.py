@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.services import recommend
+from app.services.serving import recommend
 
 PROBLEM = "application/problem+json"
 

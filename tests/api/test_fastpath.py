@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from app.api import fastpath
 from app.api.fastpath import RecommendationsFastPath, parse
-from app.services import recommend
-from app.services.recommend import Query
+from app.services.serving import recommend
+from app.services.serving.recommend import Query
 from tests.conftest import rebuild, two_taste_events
 
 

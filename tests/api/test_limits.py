@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.services import ingest
+from app.services.writes import ingest
 from tests.conftest import wait_for
 
 

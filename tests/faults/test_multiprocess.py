@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-import app.services.background as background_module
-import app.services.rebuild as rebuild_module
+import app.services.building.background as background_module
+import app.services.building.rebuild as rebuild_module
 from app.config import Settings
 from app.store.db import make_engine
 from app.store.locks import rebuild_lock

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-import app.services.rebuild as rebuild_module
+import app.services.building.rebuild as rebuild_module
 from app.store.db import make_engine
 from app.store.models import RebuildRun
 from tests.conftest import rebuild, two_taste_events, wait_for

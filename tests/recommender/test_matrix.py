@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.recommender.matrix import EVENT_TYPES, ConfidenceConfig, Vocabulary, confidence_matrix
+from app.recommender.matrix import confidence_matrix
+from app.shop import EVENT_TYPES, ConfidenceConfig
+from app.vocabulary import Vocabulary
 
 VIEW, CART, BUY, RATE = (EVENT_TYPES.index(t) for t in ("view", "add_to_cart", "purchase", "rating"))
 DAY = 86400.0

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, delete, update
 
+from app.shop import EVENT_TYPES
+from app.store import event_arrays
 from app.store import events as event_store
 from app.store.db import make_engine, make_session_factory
-from app.store.events import read_event_arrays
-from app.store.models import EVENT_TYPES, Event
+from app.store.event_arrays import read_event_arrays
+from app.store.models import Event
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # Ids that sort differently by code point than by a locale; one with a backslash.
@@ -53,16 +55,16 @@ def test_every_event_in_id_order_with_sorted_codes(engine: Engine, monkeypatch) 
         # Updated rows move to the end of a PostgreSQL heap: scan order is no longer id order.
         session.execute(update(Event).where(Event.id <= 4).values(value=Event.value))
     kept = rows[:10] + rows[25:]
-    monkeypatch.setattr(event_store, "READ_CHUNK_EVENTS", 8)  # many ranges, some empty
+    monkeypatch.setattr(event_arrays, "READ_CHUNK_EVENTS", 8)  # many ranges, some empty
 
     with engine.connect() as connection:
         arrays = read_event_arrays(connection)
 
     assert len(arrays) == len(kept) and arrays.last_event_id == 53
-    assert arrays.users == sorted({r["user_id"] for r in kept})  # code point order, like sorted()
-    assert arrays.items == sorted({r["item_id"] for r in kept})
-    assert [arrays.users[c] for c in arrays.user_codes] == [r["user_id"] for r in kept]
-    assert [arrays.items[c] for c in arrays.item_codes] == [r["item_id"] for r in kept]
+    assert arrays.users.ids == sorted({r["user_id"] for r in kept})  # code point order, like sorted()
+    assert arrays.items.ids == sorted({r["item_id"] for r in kept})
+    assert [arrays.users.ids[c] for c in arrays.user_codes] == [r["user_id"] for r in kept]
+    assert [arrays.items.ids[c] for c in arrays.item_codes] == [r["item_id"] for r in kept]
     assert [EVENT_TYPES[c] for c in arrays.type_codes] == [r["type"] for r in kept]
     np.testing.assert_allclose(arrays.values, [r["value"] for r in kept])
     np.testing.assert_allclose(arrays.timestamps, [r["ts"].timestamp() for r in kept])  # type: ignore[union-attr]
@@ -72,4 +74,4 @@ def test_every_event_in_id_order_with_sorted_codes(engine: Engine, monkeypatch) 
 def test_an_empty_store(engine: Engine) -> None:
     with engine.connect() as connection:
         arrays = read_event_arrays(connection)
-    assert len(arrays) == 0 and arrays.users == [] and arrays.last_event_id == 0
+    assert len(arrays) == 0 and arrays.users.ids == [] and arrays.last_event_id == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
+from app.api.schemas.events import EventIn
+from app.shop import EVENT_TYPES
 from app.store.db import make_engine
 from app.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from app.store.models import Base
@@ -72,6 +76,37 @@ def test_migrated_schema_matches_the_models(empty_engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def test_migrated_event_type_check_accepts_exactly_the_api_event_types(empty_engine: Engine) -> None:
+    """The migration spells the CHECK constraint out; the API's enum and the shop's tuple must agree."""
+    upgrade(empty_engine)
+    checks = {c["name"]: c["sqltext"] for c in inspect(empty_engine).get_check_constraints("events")}
+    in_database = set(re.findall(r"'([^']+)'", checks["ck_events_type_known"]))
+    in_api = set(EventIn.model_json_schema()["properties"]["type"]["enum"])
+    assert in_database == in_api == set(EVENT_TYPES)
+    with empty_engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO users (user_id, attributes, created_at, updated_at) "
+            "VALUES ('u1', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))
+        connection.execute(text(
+            "INSERT INTO items (item_id, categories, tags, available, attributes, created_at, updated_at) "
+            "VALUES ('i1', '[]', '[]', true, '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))
+        for k, event_type in enumerate(sorted(in_api)):  # every API type is stored ...
+            connection.execute(
+                text(
+                    "INSERT INTO events (event_id, user_id, item_id, type, value, ts, received_at) "
+                    "VALUES (:id, 'u1', 'i1', :type, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": f"e{k}", "type": event_type},
+            )
+    with pytest.raises(IntegrityError), empty_engine.begin() as connection:  # ... and no other
+        connection.execute(text(
+            "INSERT INTO events (user_id, item_id, type, value, ts, received_at) "
+            "VALUES ('u1', 'i1', 'wishlist', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))
 
 
 def test_upgrade_is_idempotent(empty_engine: Engine) -> None:

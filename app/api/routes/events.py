@@ -17,8 +17,8 @@ from app.api.schemas.events import (
     EventsAccepted,
     parse_events,
 )
-from app.services import ingest
-from app.services.runtime import Runtime
+from app.services.serving.runtime import Runtime
+from app.services.writes import ingest
 
 router = APIRouter(prefix="/events", tags=["events"])
 

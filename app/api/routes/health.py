@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import RuntimeDep
 from app.api.errors import problem
-from app.store.migrate import current_revision, head_revision
+from app.services.serving import health
 
 router = APIRouter(tags=["health"])
 
@@ -23,10 +23,10 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="The store is reachable and its schema is current")
 async def readyz(runtime: RuntimeDep) -> Any:
     try:
-        current = await run_in_threadpool(current_revision, runtime.engine)
+        current = await run_in_threadpool(health.schema_revision, runtime)
     except SQLAlchemyError as exc:
         return problem(503, f"database unreachable: {exc.__class__.__name__}")
-    head = head_revision()
+    head = health.required_revision()
     if current != head:
         return problem(
             503,

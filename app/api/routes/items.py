@@ -9,10 +9,10 @@ from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from app.api.deps import ReadAccess, RuntimeDep, SessionDep, WriteAccess
 from app.api.schemas.common import MAX_ID_LENGTH, MAX_LIMIT, ItemIdPath
-from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted, item_text
+from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted
 from app.api.schemas.recommendations import SimilarItems
-from app.services import catalog, recommend
-from app.store import items as item_store
+from app.services.serving import recommend
+from app.services.writes import catalog
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -52,7 +52,7 @@ def post_items(
 
 @router.get("/{item_id}", response_model=ItemOut, dependencies=[ReadAccess], summary="One item")
 def get_item(item_id: ItemIdPath, session: SessionDep) -> Any:
-    item = item_store.get_item(session, item_id)
+    item = catalog.get_item(session, item_id)
     if item is None:
         raise HTTPException(404, f"item {item_id!r} not found")
     return item
@@ -68,7 +68,7 @@ def list_items(
     ] = None,
 ) -> Any:
     after = _decode_cursor(cursor) if cursor else None
-    rows = item_store.list_items(session, category=category, limit=limit + 1, after=after)
+    rows = catalog.list_items(session, category=category, limit=limit + 1, after=after)
     next_cursor = _encode_cursor(rows[limit - 1].item_id) if len(rows) > limit else None
     return ItemPage(items=[ItemOut.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
 
@@ -100,11 +100,9 @@ def similar_items(
     touched yet gets its nearest items by title, description, categories and tags
     (`strategy: content`), then popular items of its categories. Unavailable items are left out."""
 
-    def load_text() -> str | None:
-        item = item_store.get_item(session, item_id)
-        return None if item is None else item_text(item.__dict__)
-
-    answer = recommend.similar(runtime, item_id, limit=limit, load_text=load_text)
+    answer = recommend.similar(
+        runtime, item_id, limit=limit, load_text=lambda: catalog.stored_item_text(session, item_id)
+    )
     if answer is None:
         raise HTTPException(404, f"item {item_id!r} not found")
     return answer

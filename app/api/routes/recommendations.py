@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from app.api.deps import ReadAccess, RuntimeDep
 from app.api.schemas.common import MAX_ID_LENGTH, MAX_LIMIT, MAX_OFFSET, UserIdPath
 from app.api.schemas.recommendations import PopularItems, Recommendations
-from app.services import recommend
+from app.services.serving import recommend
 
 router = APIRouter(tags=["recommendations"], dependencies=[ReadAccess])
 

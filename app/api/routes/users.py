@@ -11,8 +11,7 @@ from app.api.deps import RuntimeDep, SessionDep, WriteAccess
 from app.api.schemas.common import UserIdPath
 from app.api.schemas.events import EventOut
 from app.api.schemas.users import UserIn, UserOut
-from app.services import catalog, privacy
-from app.store import events as event_store
+from app.services.writes import erasure, users
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -21,15 +20,15 @@ router = APIRouter(prefix="/users", tags=["users"])
     "/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="Create or update a user"
 )
 def put_user(user_id: UserIdPath, body: UserIn, session: SessionDep) -> Any:
-    catalog.put_user(session, user_id, body.attributes)
-    return catalog.user_with_counts(session, user_id)
+    users.put_user(session, user_id, body.attributes)
+    return users.user_with_counts(session, user_id)
 
 
 @router.get(
     "/{user_id}", response_model=UserOut, dependencies=[WriteAccess], summary="A user and event counts"
 )
 def get_user(user_id: UserIdPath, session: SessionDep) -> Any:
-    user = catalog.user_with_counts(session, user_id)
+    user = users.user_with_counts(session, user_id)
     if user is None:
         raise HTTPException(404, f"user {user_id!r} not found")
     return user
@@ -39,10 +38,10 @@ def get_user(user_id: UserIdPath, session: SessionDep) -> Any:
 def delete_user(user_id: UserIdPath, runtime: RuntimeDep, session: SessionDep) -> Response:
     """Erases the user, all their events and their cached recommendations, and starts a rebuild
     so that nothing of their history shapes what others are served."""
-    if not catalog.erase_user(session, user_id):
+    if not erasure.erase_user(session, user_id):
         raise HTTPException(404, f"user {user_id!r} not found")
     session.commit()
-    privacy.forget_user(runtime, user_id)
+    erasure.forget_user(runtime, user_id)
     return Response(status_code=204)
 
 
@@ -59,7 +58,7 @@ def user_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[datetime | None, Query(description="Only events strictly older (RFC 3339).")] = None,
 ) -> Any:
-    rows = event_store.user_history(session, user_id, limit=limit, before=before)
+    rows = users.history(session, user_id, limit=limit, before=before)
     return [
         EventOut(
             event_id=r.event_id,

@@ -7,17 +7,13 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import AfterValidator, Field, StringConstraints
 
-MAX_ID_LENGTH = 128
+from app.shop import ID_PATTERN, MAX_ID_LENGTH
+
 MAX_LIMIT = 100  # items per recommendation list (recommendations, similar, popular)
 MAX_OFFSET = 1000
 MAX_ATTRIBUTE_DEPTH = 5
 MAX_ATTRIBUTES_BYTES = 16_384
 
-# 1-128 printable characters: no control characters (C0, DEL, C1), no surrounding blanks.
-ID_PATTERN = (
-    r"^[^\x00-\x20\x7f-\x9f\u2028\u2029]"
-    r"(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x20\x7f-\x9f\u2028\u2029])?$"
-)
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
 

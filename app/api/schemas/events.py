@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from app.api.schemas.common import ExternalId
-
-EventType = Literal["view", "add_to_cart", "purchase", "rating"]
-FUTURE_TOLERANCE = timedelta(days=1)
+from app.shop import FUTURE_TOLERANCE, EventType
 
 EVENT_EXAMPLE = {
     "event_id": "7f1c9a40-0001",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,9 +57,3 @@ class ItemPage(BaseModel):
 class ItemsUpserted(BaseModel):
     upserted: int
 
-
-def item_text(fields: dict[str, Any]) -> str:
-    """The text the content model reads for an item."""
-    parts = [fields.get("title") or "", fields.get("description") or ""]
-    parts += list(fields.get("categories") or []) + list(fields.get("tags") or [])
-    return " ".join(p for p in parts if p)

@@ -18,9 +18,10 @@ import scipy.sparse as sp
 
 from app.recommender.evaluation.metrics import METRIC_NAMES, evaluate_topk
 from app.recommender.evaluation.split import Split
-from app.recommender.matrix import ConfidenceConfig, confidence_matrix
+from app.recommender.matrix import confidence_matrix
 from app.recommender.registry import make_model
 from app.recommender.topn import block_size_for, top_n
+from app.shop import ConfidenceConfig
 
 # Item side information as `make_model` takes it: a feature matrix or one text per item code.
 ItemFeatures = sp.csr_matrix | Sequence[str]

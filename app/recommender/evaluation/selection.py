@@ -27,8 +27,8 @@ import numpy as np
 
 from app.recommender.evaluation.evaluate import EvalResult, ItemFeatures, evaluate_model
 from app.recommender.evaluation.split import Events, SplitMethod, temporal_split
-from app.recommender.matrix import ConfidenceConfig
 from app.recommender.registry import DEFAULT_PARAMS, GRIDS, MODELS
+from app.shop import ConfidenceConfig
 
 logger = logging.getLogger(__name__)
 

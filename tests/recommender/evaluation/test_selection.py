@@ -3,7 +3,7 @@
 import numpy as np
 
 from app.recommender.evaluation.selection import confidence_candidates, select_model
-from app.recommender.matrix import ConfidenceConfig
+from app.shop import ConfidenceConfig
 
 from .planted import planted_events
 

@@ -11,12 +11,12 @@ import pytest
 
 from app.api.schemas.events import EventIn
 from app.config import Settings
-from app.services import memory
-from app.services import runtime as runtime_module
-from app.services.ingest import store_events
-from app.services.memory import settle
-from app.services.rebuild import run_rebuild
-from app.services.runtime import Runtime
+from app.services.building.rebuild import run_rebuild
+from app.services.serving import memory
+from app.services.serving import runtime as runtime_module
+from app.services.serving.memory import settle
+from app.services.serving.runtime import Runtime
+from app.services.writes.ingest import store_events
 from app.store.db import make_engine, make_session_factory
 from app.store.migrate import upgrade
 from tests.conftest import two_taste_events

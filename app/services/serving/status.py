@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.services.runtime import Runtime
+from app.services.serving.runtime import Runtime
 from app.store import events as event_store
 from app.store import model_versions as versions
 

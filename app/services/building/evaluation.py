@@ -10,11 +10,10 @@ from app.config import Settings
 from app.recommender.evaluation import evaluate_model, format_table, temporal_split
 from app.recommender.evaluation.split import SplitMethod
 from app.recommender.registry import MODELS
-from app.services.rebuild import confidence_config
-from app.services.tuning import to_events
+from app.services.building.tuning import to_events
 from app.store import model_versions as versions
 from app.store.db import make_session_factory
-from app.store.events import read_event_arrays
+from app.store.event_arrays import read_event_arrays
 from app.store.models import utcnow
 
 NEEDS_ITEM_TEXT = frozenset({"content", "hybrid"})
@@ -34,7 +33,7 @@ def evaluate_store(
     if len(arrays) == 0:
         return "no events to evaluate"
     data = temporal_split(to_events(arrays), split, test_fraction)
-    config = confidence_config(settings)
+    config = settings.confidence_config()
     results = []
     for name in MODELS:
         if name in NEEDS_ITEM_TEXT:

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Literal, Protocol
 
 import numpy as np
 from sqlalchemy import Engine
@@ -21,12 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.recommender.matrix import EVENT_TYPES, ConfidenceConfig, event_weights
-from app.services.answers import AnswerCache
-from app.services.live import CatalogIndex, RecentActivity
-from app.services.memory import release_freed_memory, settle, tune_malloc
-from app.services.rebuild import confidence_config
-from app.services.snapshot import ModelMeta, ServingModel
+from app.recommender.matrix import event_weights
+from app.services.serving.answers import AnswerCache
+from app.services.serving.live import CatalogIndex, RecentActivity
+from app.services.serving.memory import release_freed_memory, settle, tune_malloc
+from app.services.serving.model import ModelMeta, ServingModel
+from app.shop import EVENT_TYPES, ConfidenceConfig
 from app.store import events as event_store
 from app.store import items as item_store
 from app.store import model_versions as versions
@@ -42,6 +42,18 @@ EVENTS_OVERLAP_SECONDS = 1.0
 TAIL_BATCH = 10_000
 
 
+RebuildStatus = Literal["scheduled", "running"]
+
+
+class RebuildRequests(Protocol):
+    """The process's background worker as the rest sees it (`building.background.Background`):
+    declared here so that serving and writes need not import the build stack."""
+
+    building: bool
+
+    def request_rebuild(self, *, tune: bool = False) -> RebuildStatus: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -51,7 +63,7 @@ class Runtime:
     catalog: CatalogIndex = field(default_factory=CatalogIndex)
     activity: RecentActivity = field(default_factory=RecentActivity)
     erased: dict[str, datetime] = field(default_factory=dict)  # user -> when erased
-    background: Any = None  # the process's `Background` worker, once started
+    background: RebuildRequests | None = None  # the process's background worker, once started
     catalog_polled_at: datetime | None = None  # when the last catalog poll started
     events_seen_until: int = 0  # the newest event id applied to `activity`
     tail_marks: deque[tuple[float, int]] = field(default_factory=deque)  # (monotonic, seen id)
@@ -64,7 +76,7 @@ class Runtime:
     @cached_property
     def confidence(self) -> ConfidenceConfig:
         """The matrix formula's weights, which also weigh real-time events (settings never change)."""
-        return confidence_config(self.settings)
+        return self.settings.confidence_config()
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

@@ -1,4 +1,7 @@
-"""Bulk import of events or items from CSV or JSON Lines, with the API's validation.
+"""Bulk import (`shoprec import`) of events or items from CSV or JSON Lines, with the API's validation.
+
+An entry point like the HTTP API: it parses files where the API parses requests, and writes through
+the same services.
 
 The whole file is validated first; any bad row is reported by line number and nothing is written.
 A valid file is written in one transaction, in batches, so an import is all or nothing.
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.api.schemas.events import EventBatchError, EventIn, parse_events
 from app.api.schemas.items import ItemIn
-from app.services import catalog, ingest
+from app.services.writes import catalog, ingest
 
 BATCH = 5000
 MAX_REPORTED = 20

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.api.schemas.events import EventIn
-from app.services.runtime import Runtime
+from app.services.serving.runtime import Runtime
+from app.shop import EventRecord
 from app.store import events as event_store
 from app.store.models import utcnow
 
@@ -20,7 +20,7 @@ class IngestResult:
     rows: list[tuple[int, str, str, str, float]]  # what was stored, for the real-time index
 
 
-def store_events(session: Session, events: Sequence[EventIn]) -> IngestResult:
+def store_events(session: Session, events: Sequence[EventRecord]) -> IngestResult:
     """Store a batch (all or nothing: the caller's transaction commits or rolls back)."""
     now = utcnow()
     rows = []

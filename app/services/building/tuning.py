@@ -9,8 +9,8 @@ from typing import Any
 from app.config import Settings
 from app.recommender.evaluation import Events, select_model, temporal_split
 from app.recommender.evaluation.split import SplitMethod
-from app.recommender.matrix import ConfidenceConfig
-from app.store.events import EventArrays
+from app.shop import ConfidenceConfig
+from app.store.event_arrays import EventArrays
 
 HOLDOUT_FRACTION = 0.2
 MIN_HOLDOUT_USERS = 300  # below this, a holdout's NDCG differences are mostly noise

@@ -15,10 +15,10 @@ import pytest
 import scipy.sparse as sp
 
 from app.recommender.itemknn import explain_all
-from app.services import recommend
-from app.services.live import CatalogIndex, RecentActivity
-from app.services.recommend import Query
-from app.services.snapshot import ModelMeta, ServingModel
+from app.services.serving import recommend
+from app.services.serving.live import CatalogIndex, RecentActivity
+from app.services.serving.model import ModelMeta, ServingModel
+from app.services.serving.recommend import Query
 
 A, B, C, D = range(4)
 CATEGORIES = {"a": ["y"], "b": ["y"], "c": ["x"], "d": ["x"]}

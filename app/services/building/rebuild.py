@@ -17,22 +17,23 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Engine
 
-from app.api.schemas.items import item_text
 from app.config import Settings
 from app.recommender.content import TfidfVectorizer
 from app.recommender.itemknn import ItemKNN, explain_all
-from app.recommender.matrix import ConfidenceConfig, Vocabulary, confidence_matrix
+from app.recommender.matrix import confidence_matrix
 from app.recommender.popularity import popularity_scores
 from app.recommender.registry import DEFAULT_PARAMS, make_model
 from app.recommender.topn import recommend_all
-from app.services.snapshot import ModelMeta, ServingModel
-from app.services.tuning import Choice, choose_model
+from app.services.building.tuning import Choice, choose_model
+from app.services.serving.model import ModelMeta, ServingModel
+from app.shop import ConfidenceConfig, item_text
 from app.store import items as item_store
 from app.store import model_versions as versions
 from app.store.db import make_engine, make_session_factory
-from app.store.events import EventArrays, read_event_arrays
+from app.store.event_arrays import EventArrays, read_event_arrays
 from app.store.locks import rebuild_lock
 from app.store.models import ModelVersion, utcnow
+from app.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,6 @@ class RebuildResult:
     status: str  # "built" | "skipped" (another process holds the lock) | "empty" (no events)
     version: int | None = None
     stages: dict[str, float] = field(default_factory=dict)
-
-
-def confidence_config(settings: Settings) -> ConfidenceConfig:
-    """The matrix formula's weights: the recommender's defaults, overridden by the settings."""
-    # Ratings above the middle of the scale are positive evidence, whatever the scale.
-    overrides: dict[str, Any] = {"rating_max": settings.rating_max, "rating_neutral": settings.rating_max / 2}
-    for name in ("view", "add_to_cart", "purchase"):
-        value = getattr(settings, f"weight_{name}")
-        if value is not None:
-            overrides[name] = value
-    if settings.half_life_days is not None:
-        overrides["half_life_days"] = settings.half_life_days
-    return ConfidenceConfig(**overrides)
 
 
 class StageTimer:
@@ -154,7 +142,7 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
             return RebuildResult(status="empty", stages=timer.stages)
         # Every event is gone (erased): an empty model replaces the one built from them.
 
-    base = confidence_config(settings)
+    base = settings.confidence_config()
     choice, skipped = _try_choose(events, settings, base) if tune else (None, None)
     if choice is not None:
         algorithm, params, config, metrics = choice.algorithm, choice.params, choice.config, choice.metrics
@@ -168,8 +156,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         if skipped:
             metrics = {**metrics, "tuning_skipped": skipped}
 
-    users, user_codes = Vocabulary(events.users), events.user_codes
-    items, item_codes = Vocabulary(events.items), events.item_codes
+    users, user_codes = events.users, events.user_codes
+    items, item_codes = events.items, events.item_codes
     X = confidence_matrix(
         user_codes,
         item_codes,

@@ -19,8 +19,8 @@ from multiprocessing.process import BaseProcess
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
-from app.services.rebuild import RebuildResult, mark_interrupted, run_rebuild
-from app.services.runtime import Runtime
+from app.services.building.rebuild import RebuildResult, mark_interrupted, run_rebuild
+from app.services.serving.runtime import RebuildStatus, Runtime
 from app.store import events as event_store
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,10 @@ class Background:
 
     # --- rebuilds ----------------------------------------------------------------------------
 
-    def request_rebuild(self, *, tune: bool = False) -> str:
+    def request_rebuild(self, *, tune: bool = False) -> RebuildStatus:
         """Ask for a rebuild; 'running' if one is already under way, else 'scheduled'."""
         self._tune_requested = self._tune_requested or tune
-        status = "running" if self.building else "scheduled"
+        status: RebuildStatus = "running" if self.building else "scheduled"
         self._wake.set()
         return status
 

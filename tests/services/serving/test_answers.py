@@ -10,11 +10,11 @@ from typing import Any
 import orjson
 import pytest
 
-from app.services import recommend
-from app.services.answers import VARIANTS_PER_SHOPPER, AnswerCache
-from app.services.live import CatalogIndex, RecentActivity
-from app.services.recommend import Query
-from tests.services.test_serving import CATEGORIES, snapshot
+from app.services.serving import recommend
+from app.services.serving.answers import VARIANTS_PER_SHOPPER, AnswerCache
+from app.services.serving.live import CatalogIndex, RecentActivity
+from app.services.serving.recommend import Query
+from tests.services.serving.test_recommend import CATEGORIES, snapshot
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_a_new_model_shows_at_once(runtime: Any) -> None:
 def test_an_erased_shopper_is_neither_served_from_nor_kept_in_the_cache(runtime: Any) -> None:
     answer(runtime, limit=3)
     runtime.erased["alice"] = object()
-    runtime.answers.forget("alice")  # what privacy.forget_user does
+    runtime.answers.forget("alice")  # what erasure.forget_user does
     assert len(runtime.answers) == 0
     assert answer(runtime, limit=3)["strategy"] == "popular"
     assert len(runtime.answers) == 0

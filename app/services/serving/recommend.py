@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 
 from app.recommender.rescore import neighbour_scores, sum_by_index
-from app.services.live import CatalogIndex
-from app.services.runtime import Runtime
-from app.services.snapshot import ServingModel
+from app.services.serving.live import CatalogIndex
+from app.services.serving.model import ServingModel
+from app.services.serving.runtime import Runtime
 
 REALTIME_WEIGHT = 1.0  # weight of the real-time re-score against the cached list (both scaled to 1)
 

@@ -13,10 +13,10 @@ from app.api.schemas.events import EventIn
 from app.config import Settings
 from app.recommender.itemknn import explain_all
 from app.recommender.persist import dumps, loads
-from app.services import rebuild as rebuild_module
-from app.services.ingest import store_events
-from app.services.rebuild import DEFAULT_ALGORITHM, run_rebuild
-from app.services.snapshot import ModelMeta, ServingModel
+from app.services.building import rebuild as rebuild_module
+from app.services.building.rebuild import DEFAULT_ALGORITHM, run_rebuild
+from app.services.serving.model import ModelMeta, ServingModel
+from app.services.writes.ingest import store_events
 from app.store import model_versions as versions
 from app.store.db import make_engine, make_session_factory
 from app.store.locks import rebuild_lock

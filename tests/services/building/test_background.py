@@ -16,7 +16,7 @@ PROBE = """
 import json, os, threading
 import numpy as np
 np.ones((300, 300)) @ np.ones((300, 300))
-from app.services.background import lower_priority
+from app.services.building.background import lower_priority
 
 def nice_of(tid):
     with open(f"/proc/self/task/{tid}/stat") as f:

@@ -1,0 +1,1 @@
+"""Building: background rebuilds, model selection and evaluation, the demo shop."""

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
+from app.store import erasures
 from app.store.models import Evaluation, ModelVersion, RebuildRun
 
+HEARTBEAT_SECONDS = 5.0  # a running rebuild refreshes its run's heartbeat this often
 KEEP_ARTIFACTS = 1  # only the serving version: an erased shopper's data must not linger
 
 
@@ -66,6 +68,8 @@ def save_version(session: Session, version: ModelVersion) -> int:
     ).all()
     if stale:
         session.execute(update(ModelVersion).where(ModelVersion.version.in_(stale)).values(artifact=None))
+    # In this transaction: a process that finds an erasure record gone finds this model instead.
+    erasures.forget_covered(session, version.last_erasure_id)
     return version.version
 
 
@@ -88,10 +92,23 @@ def record_dead_run(session: Session, *, tune: bool, now: datetime, error: str) 
 
 def start_run(session: Session, *, tune: bool, now: datetime) -> int:
     fail_running_runs(session, now=now, error="interrupted (the rebuild process stopped)")
-    run = RebuildRun(status="running", tune=tune, started_at=now)
+    run = RebuildRun(status="running", tune=tune, started_at=now, heartbeat_at=now)
     session.add(run)
     session.flush()
     return run.id
+
+
+def beat(session: Session, run_id: int, *, now: datetime) -> None:
+    session.execute(update(RebuildRun).where(RebuildRun.id == run_id).values(heartbeat_at=now))
+
+
+def fail_dead_run(session: Session, run: RebuildRun, *, now: datetime, error: str) -> None:
+    """Fail a run known to be dead (its process gone), if it still says 'running'."""
+    session.execute(
+        update(RebuildRun)
+        .where(RebuildRun.id == run.id, RebuildRun.status == "running")
+        .values(status="failed", error=error, finished_at=now)
+    )
 
 
 def finish_run(

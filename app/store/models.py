@@ -146,6 +146,9 @@ class ModelVersion(Base):
     n_items: Mapped[int] = mapped_column(Integer)
     n_events: Mapped[int] = mapped_column(BigInteger)
     last_event_id: Mapped[int] = mapped_column(BigInteger)
+    # The newest erasure whose shopper this model was built without: any later one is filtered
+    # out at serve time until a model that covers it replaces this one.
+    last_erasure_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     artifact: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
@@ -161,6 +164,24 @@ class RebuildRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     version: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    # Refreshed by the running rebuild every few seconds: a run whose heartbeat is older than the
+    # lease belongs to a process that is gone.
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+
+
+class Erasure(Base):
+    """A shopper erased (`DELETE /users/{id}`), recorded in the deletion's own transaction.
+
+    Every server process reads the erasures newer than its model's `last_erasure_id` at start and
+    at each poll, and serves those shoppers as unknown until a model built without them loads; the
+    rows are deleted in the transaction that stores such a model, so an erased id lingers no longer.
+    """
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Evaluation(Base):

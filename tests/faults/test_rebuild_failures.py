@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,9 +13,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import app.services.building.rebuild as rebuild_module
+from app.services.serving.status import HEARTBEAT_LEASE
+from app.store import model_versions
 from app.store.db import make_engine
+from app.store.locks import rebuild_lock
 from app.store.models import RebuildRun
 from tests.conftest import rebuild, two_taste_events, wait_for
 
@@ -106,3 +111,96 @@ def test_a_killed_rebuild_process_keeps_the_previous_model_and_the_next_rebuild_
     assert model["version"] == version + 1 and model["last_error"] is None
     assert [status for status, _ in runs(database_url)] == ["succeeded", "failed", "succeeded"]
     assert answers(client)["u0"]["items"] == before["u0"]["items"]
+
+
+def add_run(database_url: str, *, heartbeat_age: timedelta) -> None:
+    """A run row as a rebuild process leaves it when it is killed: 'running', never finished."""
+    engine = make_engine(database_url)
+    try:
+        now = datetime.now(UTC)
+        with Session(engine) as session, session.begin():
+            session.add(
+                RebuildRun(status="running", started_at=now - heartbeat_age, heartbeat_at=now - heartbeat_age)
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_run_whose_process_is_gone_is_reported_failed_not_building(
+    database_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    client = make_client()
+    add_run(database_url, heartbeat_age=timedelta(seconds=1))  # fresh, but nobody holds the lock
+    model = client.get("/model").json()
+    assert model["status"] == "empty"
+    assert "rebuild process is gone" in model["last_error"]
+    # Marked in the store, not only in the answer.
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(select(RebuildRun.status)) == "failed"
+    finally:
+        engine.dispose()
+
+
+def test_a_run_holding_the_lock_is_building_until_its_heartbeat_lapses(
+    database_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    """A process that holds the rebuild lock but stopped beating (a hung build, or a host that
+    vanished without closing its connection) counts as gone once the lease runs out."""
+    client = make_client()
+    engine = make_engine(database_url)
+    try:
+        with rebuild_lock(engine) as held:
+            assert held
+            add_run(database_url, heartbeat_age=timedelta(seconds=1))
+            assert client.get("/model").json()["status"] == "building"
+            add_run(database_url, heartbeat_age=HEARTBEAT_LEASE + timedelta(seconds=1))
+            model = client.get("/model").json()
+            assert model["status"] == "empty"
+            assert "no heartbeat" in model["last_error"]
+    finally:
+        engine.dispose()
+
+
+def test_a_running_rebuild_beats(
+    database_url: str, make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_versions, "HEARTBEAT_SECONDS", 0.05)
+    build = rebuild_module._build
+
+    def slow_build(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(rebuild_module, "_build", slow_build)
+    client = make_client()
+    assert client.post("/events", json=two_taste_events()).status_code == 202
+    rebuild(client)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            started, beat = connection.execute(select(RebuildRun.started_at, RebuildRun.heartbeat_at)).one()
+    finally:
+        engine.dispose()
+    assert beat - started >= timedelta(seconds=0.3)
+
+
+def test_stopping_the_server_during_a_rebuild_fails_its_run(
+    database_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    client = make_client(rebuild_worker="process")
+    assert client.post("/events", json=dated_two_taste_events()).status_code == 202
+    client.post("/model/rebuild", params={"tune": "true"})  # model selection: seconds to run
+    engine = make_engine(database_url)
+    try:
+
+        def run_status() -> str | None:
+            with engine.connect() as connection:
+                return connection.scalar(select(RebuildRun.status).order_by(RebuildRun.id.desc()))
+
+        wait_for(lambda: run_status() is not None, interval=0.01)
+        client.__exit__(None, None, None)  # shutdown while the rebuild process runs
+        assert run_status() == "failed"
+    finally:
+        engine.dispose()

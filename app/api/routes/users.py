@@ -36,12 +36,11 @@ def get_user(user_id: UserIdPath, session: SessionDep) -> Any:
 
 @router.delete("/{user_id}", status_code=204, dependencies=[WriteAccess], summary="Erase a user")
 def delete_user(user_id: UserIdPath, runtime: RuntimeDep, session: SessionDep) -> Response:
-    """Erases the user, all their events and their cached recommendations, and starts a rebuild
-    so that nothing of their history shapes what others are served."""
-    if not erasure.erase_user(session, user_id):
+    """Erases the user, all their events and their cached recommendations, durably: every server
+    process stops serving them at its next poll, a restarted one at start. Starts a rebuild so
+    that nothing of their history shapes what others are served."""
+    if not erasure.erase_user(runtime, session, user_id):
         raise HTTPException(404, f"user {user_id!r} not found")
-    session.commit()
-    erasure.forget_user(runtime, user_id)
     return Response(status_code=204)
 
 

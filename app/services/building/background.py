@@ -26,6 +26,9 @@ from app.store import events as event_store
 log = logging.getLogger(__name__)
 
 THREAD_STOP_SECONDS = 60  # how long shutdown waits for a rebuild running in a thread
+# An erasure still not covered by the serving model this long after this process asked for a
+# rebuild (another process held the lock, or the build failed) asks again.
+ERASURE_RETRY_SECONDS = 60.0
 
 
 def lower_priority(nice: int) -> None:
@@ -68,21 +71,35 @@ class Background:
         self._child: BaseProcess | None = None
         self._thread: asyncio.Future[RebuildResult] | None = None
         self._last_build_check = time.monotonic()
+        self._erasure_requested = 0  # the newest erasure a rebuild was asked for
+        self._erasure_requested_at = 0.0  # monotonic
+        self._polled = False  # whether a poll has completed since start
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._tasks = [
             asyncio.create_task(self._rebuild_loop(), name="shoprec-rebuild"),
             asyncio.create_task(self._poll_loop(), name="shoprec-poll"),
         ]
 
     async def stop(self) -> None:
+        self._stopping = True
         child = self._child
         if child is not None and child.is_alive():
-            # The rebuild lock dies with the child; the next rebuild marks its run interrupted.
+            # The rebuild lock dies with the child: its run is marked failed now, not left
+            # 'running' for `GET /model` to report until the next rebuild starts.
             child.terminate()
             await asyncio.to_thread(child.join, 5)
+            try:
+                await asyncio.to_thread(
+                    mark_interrupted, self.runtime.engine, "interrupted (the server shut down)"
+                )
+            except SQLAlchemyError as exc:
+                log.warning("could not mark the interrupted rebuild: %s", exc.__class__.__name__)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -95,8 +112,36 @@ class Background:
         """Ask for a rebuild; 'running' if one is already under way, else 'scheduled'."""
         self._tune_requested = self._tune_requested or tune
         status: RebuildStatus = "running" if self.building else "scheduled"
-        self._wake.set()
+        # Routes and polls call this from worker threads: an asyncio.Event is set on its loop.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
         return status
+
+    def request_erasure_rebuild(self, erasure_id: int) -> None:
+        """Ask for the rebuild that removes an erased shopper from the stored model (timer or not,
+        new events or not)."""
+        self._erasure_requested = max(self._erasure_requested, erasure_id)
+        self._erasure_requested_at = time.monotonic()
+        self.request_rebuild()
+
+    def _rebuild_for_erasures(self) -> None:
+        """After a poll: erasures the serving model does not cover get a rebuild. Those pending at
+        start (their process may have died before rebuilding) at once; one another process just
+        recorded is its own to rebuild for, so here only if it is still uncovered
+        ERASURE_RETRY_SECONDS later (that process died, or its build failed)."""
+        pending = max(self.runtime.erased.values(), default=0)
+        now = time.monotonic()
+        if pending > self._erasure_requested:
+            self._erasure_requested = pending
+            if self._polled:  # recorded since start: give the recording process its time
+                self._erasure_requested_at = now
+                return
+            self._erasure_requested_at = now - 2 * ERASURE_RETRY_SECONDS  # pending at start: now
+        if pending and not self.building and now - self._erasure_requested_at > ERASURE_RETRY_SECONDS:
+            self.request_erasure_rebuild(pending)
 
     async def _rebuild_loop(self) -> None:
         interval = self.settings.rebuild_interval_seconds
@@ -112,6 +157,8 @@ class Background:
             await self.rebuild_now()
 
     def _has_new_events(self) -> bool:
+        if self.runtime.erased:  # an erasure the serving model does not cover
+            return True
         try:
             with self.runtime.engine.connect() as connection:
                 return event_store.max_event_id(connection) > self.runtime.model.meta.last_event_id
@@ -156,7 +203,8 @@ class Background:
         except EOFError:
             await asyncio.to_thread(child.join)
             message = f"the rebuild process died (exit code {child.exitcode})"
-            await asyncio.to_thread(mark_interrupted, self.runtime.engine, message, tune=bool(tune))
+            if not self._stopping:  # else `stop` marks it, before the engine goes
+                await asyncio.to_thread(mark_interrupted, self.runtime.engine, message, tune=bool(tune))
             raise RuntimeError(message) from None
         finally:
             receiver.close()
@@ -183,6 +231,9 @@ class Background:
                     )
 
     def _poll_once(self) -> None:
+        self.runtime.refresh_erasures()  # before the model (see `refresh_erasures`)
         self.runtime.load_latest_model()
+        self._rebuild_for_erasures()
+        self._polled = True
         self.runtime.refresh_catalog()
         self.runtime.tail_events()

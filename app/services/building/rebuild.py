@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.recommender.content import TfidfVectorizer
@@ -27,6 +32,7 @@ from app.recommender.topn import recommend_all
 from app.services.building.tuning import Choice, choose_model
 from app.services.serving.model import ModelMeta, ServingModel
 from app.shop import ConfidenceConfig, item_text
+from app.store import erasures as erasure_store
 from app.store import items as item_store
 from app.store import model_versions as versions
 from app.store.db import make_engine, make_session_factory
@@ -80,7 +86,8 @@ def run_rebuild(
                     tune = tuning_due(settings, versions.runs_since_tuning(session))
                 run_id = versions.start_run(session, tune=tune, now=utcnow())
             try:
-                result = _build(settings, engine, tune=tune)
+                with _heartbeat(sessions, run_id):
+                    result = _build(settings, engine, tune=tune)
             except BaseException as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.error("rebuild failed: %s\n%s", error, traceback.format_exc())
@@ -93,6 +100,28 @@ def run_rebuild(
     finally:
         if own_engine:
             engine.dispose()
+
+
+@contextmanager
+def _heartbeat(sessions: sessionmaker[Session], run_id: int) -> Iterator[None]:
+    """Refresh the run's heartbeat every HEARTBEAT_SECONDS while the build runs, from a thread."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(versions.HEARTBEAT_SECONDS):
+            try:
+                with sessions.begin() as session:
+                    versions.beat(session, run_id, now=utcnow())
+            except SQLAlchemyError as exc:  # the store is away: the build itself will say so
+                log.warning("rebuild heartbeat failed: %s", exc.__class__.__name__)
+
+    thread = threading.Thread(target=beat, name="rebuild-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _try_choose(
@@ -130,6 +159,10 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     started = time.perf_counter()
     timer = StageTimer()
     sessions = make_session_factory(engine)
+    # Read before the events: an erasure committed in between is already missing from them, and
+    # is filtered at serve time anyway; one committed later is not covered by this model.
+    with engine.connect() as connection:
+        last_erasure_id = erasure_store.newest_id(connection)
     with engine.connect() as connection:
         events = read_event_arrays(connection)
         timer.lap("read")
@@ -139,6 +172,8 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         with sessions() as session:
             previous = versions.latest_version_number(session.connection())
         if previous is None:
+            with sessions.begin() as session:  # no model to filter: the records are not needed
+                erasure_store.forget_covered(session, last_erasure_id)
             return RebuildResult(status="empty", stages=timer.stages)
         # Every event is gone (erased): an empty model replaces the one built from them.
 
@@ -233,6 +268,7 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
                 n_items=len(items),
                 n_events=len(events),
                 last_event_id=events.last_event_id,
+                last_erasure_id=last_erasure_id,
                 artifact=blob,
             ),
         )

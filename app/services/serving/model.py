@@ -37,6 +37,7 @@ class ModelMeta:
     build_seconds: float | None = None
     n_events: int = 0
     last_event_id: int = 0
+    last_erasure_id: int = 0  # erasures up to this one are not in the model
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from app.services.serving.live import CatalogIndex, RecentActivity
 from app.services.serving.memory import release_freed_memory, settle, tune_malloc
 from app.services.serving.model import ModelMeta, ServingModel
 from app.shop import EVENT_TYPES, ConfidenceConfig
+from app.store import erasures as erasure_store
 from app.store import events as event_store
 from app.store import items as item_store
 from app.store import model_versions as versions
@@ -53,6 +54,8 @@ class RebuildRequests(Protocol):
 
     def request_rebuild(self, *, tune: bool = False) -> RebuildStatus: ...
 
+    def request_erasure_rebuild(self, erasure_id: int) -> None: ...
+
 
 @dataclass
 class Runtime:
@@ -62,7 +65,10 @@ class Runtime:
     model: ServingModel = field(default_factory=ServingModel.empty)
     catalog: CatalogIndex = field(default_factory=CatalogIndex)
     activity: RecentActivity = field(default_factory=RecentActivity)
-    erased: dict[str, datetime] = field(default_factory=dict)  # user -> when erased
+    # Shoppers erased after the serving model was built (user -> erasure id): served as unknown
+    # until a model built without them loads. Read from the store at start and at each poll.
+    erased: dict[str, int] = field(default_factory=dict)
+    erasures_seen: int = 0  # the newest erasure id read into `erased`
     background: RebuildRequests | None = None  # the process's background worker, once started
     catalog_polled_at: datetime | None = None  # when the last catalog poll started
     events_seen_until: int = 0  # the newest event id applied to `activity`
@@ -107,6 +113,7 @@ class Runtime:
                 build_seconds=row.build_seconds,
                 n_events=row.n_events,
                 last_event_id=row.last_event_id,
+                last_erasure_id=row.last_erasure_id,
             )
             blob = row.artifact
             session.expunge(row)
@@ -120,14 +127,36 @@ class Runtime:
         self.model = snapshot  # one attribute store: the atomic swap
         self.model_generation += 1  # after it: an answer stamped with the new one saw the new model
         self.answers.clear()
-        if meta.built_at is not None:
-            for user_id, when in list(self.erased.items()):
-                if when < meta.built_at:
-                    del self.erased[user_id]
+        for user_id, erasure_id in list(self.erased.items()):
+            if erasure_id <= meta.last_erasure_id:
+                del self.erased[user_id]
         self.activity.prune(meta.last_event_id)
         release_freed_memory()  # the previous model's arrays
         log.info("serving model version %s (%s)", meta.version, meta.algorithm)
         return True
+
+    # --- erasures ---------------------------------------------------------------------------
+
+    def refresh_erasures(self) -> bool:
+        """Read erasures other processes recorded (all pending ones the first time): their shoppers
+        stop being served from the model's rows. Read before the model is loaded: an erasure record
+        is deleted only with the storing of a model built without it, which that load then finds.
+        True if there were new ones."""
+        since = max(self.erasures_seen, self.model.meta.last_erasure_id)
+        with self.engine.connect() as connection:
+            rows = erasure_store.after(connection, since)
+        for erasure_id, user_id in rows:
+            self.forget(user_id, erasure_id)
+        return bool(rows)
+
+    def forget(self, user_id: str, erasure_id: int) -> None:
+        """Serve this shopper as unknown from now on: their model row, cached answers and
+        recent activity stop counting."""
+        if erasure_id > self.model.meta.last_erasure_id:
+            self.erased[user_id] = max(erasure_id, self.erased.get(user_id, 0))
+        self.erasures_seen = max(self.erasures_seen, erasure_id)
+        self.activity.forget(user_id)
+        self.answers.forget(user_id)
 
     # --- the live catalog --------------------------------------------------------------------
 
@@ -181,6 +210,7 @@ class Runtime:
         swapped = False
         try:
             self.refresh_catalog()
+            self.refresh_erasures()  # before the model: no erased shopper is served from it
             swapped = self.load_latest_model()  # a swap settles the process's memory itself
             self.events_seen_until = self.model.meta.last_event_id
         except SQLAlchemyError as exc:

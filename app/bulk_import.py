@@ -85,17 +85,37 @@ def _item_row(row: dict[str, Any]) -> dict[str, Any]:
 def validate_events(path: Path, rating_max: float) -> tuple[list[EventIn], ImportReport]:
     report = ImportReport()
     valid: list[EventIn] = []
+    lines: list[int] = []
+    rows: list[Any] = []
+
+    def flush() -> None:
+        # One validation call per BATCH rows: per-row calls cost more than the validation itself.
+        # A batch with a bad row is validated again row by row, to report every row's first error.
+        try:
+            valid.extend(parse_events(rows, rating_max=rating_max))
+        except EventBatchError:
+            for line, row in zip(lines, rows, strict=True):
+                try:
+                    parse_events(row, rating_max=rating_max)
+                except EventBatchError as exc:
+                    e = exc.errors[0]
+                    where = ".".join(str(p) for p in e["loc"][1:]) or "row"
+                    report.errors.append(f"line {line}: {where}: {e['msg']}")
+        lines.clear()
+        rows.clear()
+
     for line, row in read_rows(path):
         report.rows += 1
         if isinstance(row, _BadJson):
             report.errors.append(f"line {line}: not valid JSON ({row.message})")
             continue
-        try:
-            valid.extend(parse_events(row, rating_max=rating_max))
-        except EventBatchError as exc:
-            e = exc.errors[0]
-            where = ".".join(str(p) for p in e["loc"][1:]) or "row"
-            report.errors.append(f"line {line}: {where}: {e['msg']}")
+        lines.append(line)
+        rows.append(row)
+        if len(rows) == BATCH:
+            flush()
+    if rows:
+        flush()
+    report.errors.sort(key=lambda message: int(message.split(":", 1)[0].removeprefix("line ")))
     return valid, report
 
 
@@ -123,12 +143,20 @@ def validate_items(path: Path) -> tuple[list[dict[str, Any]], ImportReport]:
 def write_events(
     session: Session, events: list[EventIn], report: ImportReport, progress: Progress | None = None
 ) -> None:
-    for start in range(0, len(events), BATCH):
-        result = ingest.store_events(session, events[start : start + BATCH])
-        report.written += result.accepted
-        report.duplicates += result.duplicates
-        if progress:
-            progress(min(start + BATCH, len(events)), len(events))
+    """Store the events in the session's transaction: all or nothing, stored event ids skipped."""
+    total = len(events)
+
+    def counted() -> Iterator[EventIn]:
+        for n, event in enumerate(events, start=1):
+            yield event
+            if progress and n % BATCH == 0:
+                progress(n, total)
+
+    stored = ingest.import_events(session, counted())
+    report.written += stored
+    report.duplicates += total - stored
+    if progress:
+        progress(total, total)
 
 
 def write_items(

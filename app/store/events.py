@@ -6,12 +6,13 @@ The rebuild's bulk read of every event is `app.store.event_arrays`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.shop import EVENT_TYPES
@@ -147,3 +148,59 @@ def read_events_after(connection: Connection, after_id: int, limit: int) -> list
 
 def max_event_id(connection: Connection) -> int:
     return connection.scalar(text("SELECT max(id) FROM events")) or 0
+
+
+# SQLSTATEs of a write that lost a race and may simply run again: a shopper the batch references
+# deleted meanwhile (foreign key violation), a deadlock, a serialization failure.
+_RETRYABLE_STATES = frozenset({"23503", "40P01", "40001"})
+
+
+def is_write_conflict(exc: DBAPIError) -> bool:
+    """Whether a failed write conflicted with a concurrent one (and may be tried again)."""
+    state = getattr(exc.orig, "sqlstate", None)
+    if state is not None:
+        return state in _RETRYABLE_STATES
+    return "FOREIGN KEY constraint failed" in str(exc.orig)  # SQLite names no state
+
+
+# A bulk import on PostgreSQL: COPY into a staging table of the transaction, then set-based
+# statements: the shoppers and items it names, then every event not already stored.
+_PG_STAGING = (
+    "CREATE TEMPORARY TABLE import_events (event_id text, user_id text, item_id text, type text, "
+    "value float8, ts timestamptz, received_at timestamptz) ON COMMIT DROP"
+)
+_PG_STAGED_USERS = (
+    "INSERT INTO users (user_id, attributes, created_at, updated_at) "
+    "SELECT u, '{}', %(now)s, %(now)s FROM (SELECT DISTINCT user_id FROM import_events) AS s (u) "
+    "ORDER BY u ON CONFLICT DO NOTHING"
+)
+_PG_STAGED_ITEMS = (
+    "INSERT INTO items (item_id, categories, tags, available, attributes, created_at, updated_at) "
+    "SELECT i, '[]', '[]', true, '{}', %(now)s, %(now)s "
+    "FROM (SELECT DISTINCT item_id FROM import_events) AS s (i) ORDER BY i ON CONFLICT DO NOTHING"
+)
+_PG_STAGED_EVENTS = (
+    "INSERT INTO events (event_id, user_id, item_id, type, value, ts, received_at) "
+    "SELECT event_id, user_id, item_id, type, value, ts, received_at FROM import_events "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def copy_events(session: Session, rows: Iterable[tuple[Any, ...]], now: datetime) -> int:
+    """Store (event_id, user_id, item_id, type, value, ts, received_at) rows on PostgreSQL in the
+    session's transaction; those whose event_id is already stored (or repeated) are skipped.
+    Returns how many were stored."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute(_PG_STAGING)
+        with cur.copy(f"COPY import_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute("ANALYZE import_events")
+        cur.execute(_PG_STAGED_USERS, {"now": now})
+        cur.execute(_PG_STAGED_ITEMS, {"now": now})
+        cur.execute(_PG_STAGED_EVENTS)
+        stored = cur.rowcount
+        cur.execute("DROP TABLE import_events")
+    return stored

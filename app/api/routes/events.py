@@ -56,13 +56,15 @@ _BODY_SCHEMA = {
     openapi_extra={"requestBody": _BODY_SCHEMA},
     summary="Record one event or a batch of up to 10,000",
     responses={
+        409: {"description": "The batch kept losing races with erasures of its shoppers; nothing stored"},
         413: {"description": "Too many events or body too large"},
         422: {"description": "Invalid event"},
     },
 )
 async def post_events(request: Request, runtime: RuntimeDep, session: SessionDep) -> Any:
     """Stores the events in one transaction: a batch with one invalid event is rejected whole,
-    naming the index of the bad element. A repeated `event_id` is counted as a duplicate."""
+    naming the index of the bad element. A repeated `event_id` is counted as a duplicate. An event
+    for a shopper erased before it was stored starts a new history for that id."""
     body = await request.body()
     settings = runtime.settings
     if len(body) > settings.max_body_bytes:
@@ -77,14 +79,12 @@ async def post_events(request: Request, runtime: RuntimeDep, session: SessionDep
         result = await run_in_threadpool(_validate_store_publish, runtime, session, data)
     except EventBatchError as exc:
         return validation_problem([{**e, "loc": ("body", *e["loc"])} for e in exc.errors])
+    except ingest.WriteConflict as exc:
+        raise HTTPException(409, str(exc)) from None
     return EventsAccepted(accepted=result.accepted, duplicates=result.duplicates)
 
 
 def _validate_store_publish(runtime: Runtime, session: Session, data: Any) -> ingest.IngestResult:
     """One trip to the threadpool: validation, the transaction, then the real-time index."""
     events = parse_events(data, rating_max=runtime.settings.rating_max)
-    result = ingest.store_events(session, events)
-    # Commit before answering: a 202 means the events are durable.
-    session.commit()
-    ingest.publish(runtime, result)
-    return result
+    return ingest.record_events(runtime, session, events)  # committed: a 202 means durable

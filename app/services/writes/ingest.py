@@ -1,16 +1,32 @@
-"""Event ingestion: validated batches stored in one transaction, idempotent on `event_id`."""
+"""Event ingestion: validated batches stored in one transaction, idempotent on `event_id`.
+
+A shopper or item an event names is created on the fly. The ones this process already knows to be
+stored (items of the live catalog, shoppers of the serving model not erased since) skip that
+upsert: the events' foreign keys still check them, and a batch that names a shopper another
+process erased meanwhile fails that check and is stored again with every upsert, re-creating the
+shopper. An event accepted after an erasure therefore starts a new history for that id.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.services.serving.runtime import Runtime
 from app.shop import EventRecord
 from app.store import events as event_store
 from app.store.models import utcnow
+
+ATTEMPTS = 3  # a batch racing erasures of its shoppers (or a deadlock) is stored again
+IMPORT_BATCH = 5000  # events per statement of a file import on SQLite
+
+
+class WriteConflict(Exception):
+    """The batch kept conflicting with concurrent writes (erasures of its shoppers): nothing was
+    stored, and sending it again is safe."""
 
 
 @dataclass(frozen=True)
@@ -20,16 +36,39 @@ class IngestResult:
     rows: list[tuple[int, str, str, str, float]]  # what was stored, for the real-time index
 
 
-def store_events(session: Session, events: Sequence[EventRecord]) -> IngestResult:
-    """Store a batch (all or nothing: the caller's transaction commits or rolls back)."""
+def record_events(runtime: Runtime, session: Session, events: Sequence[EventRecord]) -> IngestResult:
+    """Store a batch and commit it (a returned result is durable), then publish it to this
+    process's real-time index. All or nothing; raises WriteConflict if every attempt conflicted."""
+    for attempt in range(ATTEMPTS):
+        known = None if attempt else runtime
+        try:
+            result = store_events(session, events, known=known)
+            session.commit()
+            break
+        except DBAPIError as exc:
+            session.rollback()
+            if not event_store.is_write_conflict(exc):
+                raise
+    else:
+        raise WriteConflict(
+            f"the batch conflicted with concurrent erasures {ATTEMPTS} times; nothing was stored, "
+            "send it again"
+        )
+    publish(runtime, result)
+    return result
+
+
+def store_events(
+    session: Session, events: Sequence[EventRecord], *, known: Runtime | None = None
+) -> IngestResult:
+    """Store a batch (all or nothing: the caller's transaction commits or rolls back). With
+    `known`, the shoppers and items that runtime knows to be stored are not upserted."""
     now = utcnow()
     rows = []
     seen_ids: set[str] = set()
-    repeated = 0
     for e in events:
         if e.event_id is not None:
             if e.event_id in seen_ids:
-                repeated += 1
                 continue
             seen_ids.add(e.event_id)
         rows.append(
@@ -46,11 +85,35 @@ def store_events(session: Session, events: Sequence[EventRecord]) -> IngestResul
     # One order for every batch, like the users and items: two overlapping batches (a retry racing
     # its first attempt) inserted in different orders wait on each other's event_ids, a deadlock.
     rows.sort(key=lambda r: r["event_id"] or "")
-    event_store.ensure_users_and_items(
-        session, [r["user_id"] for r in rows], [r["item_id"] for r in rows], now
-    )
+    users = {r["user_id"] for r in rows}
+    items = {r["item_id"] for r in rows}
+    if known is not None:
+        model, erased = known.model, known.erased
+        users = {u for u in users if u not in model.user_index or u in erased}
+        items = items.difference(known.catalog.categories)
+    event_store.ensure_users_and_items(session, list(users), list(items), now)
     stored = event_store.insert_events(session, rows)
     return IngestResult(accepted=len(stored), duplicates=len(events) - len(stored), rows=stored)
+
+
+def import_events(session: Session, events: Iterable[EventRecord]) -> int:
+    """Store a file's events in the session's transaction (all or nothing), skipping event ids
+    already stored or repeated; returns how many were stored. On PostgreSQL: one COPY into a
+    staging table, then set-based inserts, with no per-batch round trip; elsewhere in batches."""
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        rows = ((e.event_id, e.user_id, e.item_id, e.type, e.value, e.timestamp or now, now) for e in events)
+        return event_store.copy_events(session, rows, now)
+    stored = 0
+    batch: list[EventRecord] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) == IMPORT_BATCH:
+            stored += store_events(session, batch).accepted
+            batch.clear()
+    if batch:
+        stored += store_events(session, batch).accepted
+    return stored
 
 
 def publish(runtime: Runtime, result: IngestResult) -> None:

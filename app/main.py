@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import COMMON_RESPONSES, install_error_handlers
 from app.api.fastpath import RecommendationsFastPath
-from app.api.middleware import LimitsMiddleware
+from app.api.keys import ApiKeys
+from app.api.middleware import Deadlines, LimitsMiddleware
 from app.api.routes import events, health, items, model, recommendations, users
 from app.config import Settings
 from app.services.building.background import Background
@@ -31,11 +33,30 @@ popular and item reads; a write key for everything.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ShopApp(FastAPI):
+    """FastAPI, with a front door: every HTTP request meets `front` first (the recommendations
+    fast path), which answers its own and hands the rest to the framework's full stack."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None and scope["type"] == "http":
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> ShopApp:
+    """`fast_path=False` serves every request through the framework's routing (the tests hold the
+    fast path equal to it)."""
     settings = settings or Settings()
+    keys = ApiKeys.from_settings(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         runtime = Runtime.create(settings)
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade, runtime.engine)
@@ -46,12 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.background = background
         background.start()
         try:
-            yield {"runtime": runtime}  # lifespan state: in every request's scope (`request.state`)
+            # Lifespan state: in every request's scope (`request.state`).
+            yield {"runtime": runtime, "keys": keys}
         finally:
             await background.stop()
             runtime.close()
 
-    app = FastAPI(
+    app = ShopApp(
         title="shoprec",
         version="0.1.0",
         description=DESCRIPTION,
@@ -68,18 +90,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
     ):
         app.include_router(router)
-    # Innermost of the middleware: CORS headers and limits apply to the fast path too.
-    app.add_middleware(RecommendationsFastPath, open_reads=not settings.auth_enabled)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["X-API-Key", "Content-Type"],
-        )
-    app.add_middleware(
-        LimitsMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        timeout_seconds=settings.request_timeout_seconds,
+    deadlines = Deadlines(settings.request_timeout_seconds)
+    cors = (
+        {
+            "allow_origins": settings.cors_origins,
+            "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+            "allow_headers": ["X-API-Key", "Content-Type"],
+        }
+        if settings.cors_origins
+        else None
     )
+    if cors is not None:
+        app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes, deadlines=deadlines)
+    if fast_path:
+        app.front = RecommendationsFastPath(app.framework, keys=keys, deadlines=deadlines, cors=cors)
     return app

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
+from app.api.keys import ApiKeys
 from app.services.serving.runtime import RebuildRequests, Runtime
 
 
@@ -44,38 +44,24 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A read or write key.")
 
 
-def _matches(key: str, keys: list[str]) -> bool:
-    # Compare against every key (no early exit) so timing says nothing about which one matched.
-    found = False
-    for candidate in keys:
-        found |= hmac.compare_digest(key.encode(), candidate.encode())
-    return found
+async def get_keys(request: Request) -> ApiKeys:
+    return request.state.keys  # type: ignore[no-any-return]  # the lifespan's (main.py)
 
 
-def check_key(runtime: Runtime, key: str | None, *, write: bool) -> None:
-    settings = runtime.settings
-    if not settings.auth_enabled:
-        return
-    if not key:
-        raise HTTPException(
-            401, "missing API key: send it in the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
-        )
-    is_write = _matches(key, settings.api_write_keys)
-    if is_write:
-        return
-    if _matches(key, settings.api_read_keys):
-        if write:
-            raise HTTPException(403, "this API key may only read: writes need a write key")
-        return
-    raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "ApiKey"})
+KeysDep = Annotated[ApiKeys, Depends(get_keys)]
 
 
-async def require_read(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
-    check_key(runtime, key, write=False)
+def _raw(key: str | None) -> bytes | None:
+    # Starlette decodes header values as latin-1: encoding back gives the bytes that were sent.
+    return None if key is None else key.encode("latin-1")
 
 
-async def require_write(runtime: RuntimeDep, key: Annotated[str | None, Security(_api_key)]) -> None:
-    check_key(runtime, key, write=True)
+async def require_read(keys: KeysDep, key: Annotated[str | None, Security(_api_key)]) -> None:
+    keys.check(_raw(key), write=False)
+
+
+async def require_write(keys: KeysDep, key: Annotated[str | None, Security(_api_key)]) -> None:
+    keys.check(_raw(key), write=True)
 
 
 ReadAccess = Depends(require_read)

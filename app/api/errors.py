@@ -103,20 +103,39 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
     async def store_unavailable(_: Request, exc: Exception) -> Response:
-        if isinstance(exc, DBAPIError) and not _is_connection_problem(exc):
-            log.error("database error: %s", exc)
-            return problem(500, "internal error in the store; see the server log")
-        log.warning("store unavailable: %s", exc.__class__.__name__)
-        return problem(
-            503,
-            "the database is unavailable; nothing was stored, retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return store_problem(exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", exc_info=exc)
-        return problem(500, "internal server error; see the server log")
+        return unexpected_problem(exc)
+
+
+STORE_ERRORS = (OperationalError, PoolTimeoutError)
+
+
+def store_problem(exc: Exception) -> Response:
+    """503 with `Retry-After` when the store cannot be reached; 500 for any other store error."""
+    if isinstance(exc, DBAPIError) and not _is_connection_problem(exc):
+        log.error("database error: %s", exc)
+        return problem(500, "internal error in the store; see the server log")
+    log.warning("store unavailable: %s", exc.__class__.__name__)
+    return problem(
+        503,
+        "the database is unavailable; nothing was stored, retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def unexpected_problem(exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "internal server error; see the server log")
+
+
+def problem_for(exc: Exception) -> Response:
+    """The answer the handlers above give to `exc`: for code that runs outside them (the fast path)."""
+    if isinstance(exc, STORE_ERRORS):
+        return store_problem(exc)
+    return unexpected_problem(exc)
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:

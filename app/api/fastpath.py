@@ -1,119 +1,143 @@
-"""The hot path: `GET /users/{user_id}/recommendations` answered without FastAPI's per-request
-dependency and validation machinery, which costs several times the answer itself.
+"""The hot path: `GET /users/{user_id}/recommendations` answered in front of the framework.
 
-Only a well-formed request with an accepted key takes this path; anything else (a bad parameter,
-a missing or wrong key, another method) falls through to the documented route in
-`routes/recommendations.py`, which answers it exactly as before. Both call `recommend.answer`.
+FastAPI's own layers (its OpenTelemetry check, which reads the environment three times a request,
+its error and body-limit middleware) and its dependency machinery cost several times a cached
+answer. So the app (`main.ShopApp`) hands every HTTP request to this class first; what it does not
+answer goes on to the full stack. What those layers do for this request, it does too: the time
+limit (the same `Deadlines`), CORS (Starlette's own middleware around the answer, when origins are
+configured), a request with a body goes on to the full stack and its body limit.
 
-A shop's pages ask for the same few URLs per shopper again and again, so each URL's parse is kept
-(`PARSED_URLS` of them, forgotten all at once when full): a repeated request costs a dict lookup
-where parsing it again cost more than serving its cached answer.
+It is the route's twin, not a second implementation: the same key check (`ApiKeys`), the same
+parser and defaults (`parse_recommendations_query`), the same answer (`recommend.answer`) and the
+same error mapping (`errors.problem_for`). A request it does not answer (another method or path, a
+missing or refused key, a query the parser refuses) goes on to the documented route, which answers
+it with its problem details; a property test holds the two equal (tests/api/test_fastpath.py).
 
-`GET /ping` is answered here too, with a constant: the floor of the web stack under this path
-(the server, the outer middleware, this dispatch), which benchmarks compare recommendations with.
+A shop's pages ask for the same few URLs again and again, so the parse of an accepted URL is kept:
+only after its key was accepted and its query parsed, and bounded by bytes (`PARSED_URL_BYTES`,
+forgotten all at once when full). Nothing a refused or malformed request sends is kept.
 """
 
 from __future__ import annotations
 
-import re
-from urllib.parse import parse_qsl
+import asyncio
+from typing import Any
 
-from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.deps import check_key
-from app.api.schemas.common import ID_PATTERN, MAX_ID_LENGTH, MAX_LIMIT, MAX_OFFSET
+from app.api.errors import problem_for
+from app.api.keys import ApiKeys
+from app.api.middleware import Deadlines
+from app.api.recommendations_query import parse_recommendations_query
 from app.services.serving import recommend
-from app.services.serving.runtime import Runtime
 
 _PREFIX, _SUFFIX = "/users/", "/recommendations"
-_ID = re.compile(ID_PATTERN)
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-_PING = b'{"status":"ok"}'
-PARSED_URLS = 50_000
 _NO_STATE: dict[str, object] = {}
+PARSED_URL_BYTES = 4 << 20  # the memo of parsed URLs, in bytes of URL plus the entry's overhead
+ENTRY_OVERHEAD = 400  # bytes of a memo entry besides its URL: dict slot, tuples, the Query, ints
+MEMO_MAX_URL = 2048  # longer URLs are parsed each time, never kept
 
 
-def parse(path: str, query_string: bytes) -> recommend.Query | None:
-    """The query, or None when anything is off (the route then explains what)."""
+def query_of(path: str, query_string: bytes) -> recommend.Query | None:
+    """The query of a request for this route, or None when the route itself must answer (no such
+    path, or a query the parser refuses: the route then raises the same error and explains it)."""
+    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+        return None
     user_id = path[len(_PREFIX) : -len(_SUFFIX)]
-    if not 0 < len(user_id) <= MAX_ID_LENGTH or "/" in user_id or not _ID.match(user_id):
+    if not user_id or "/" in user_id:  # the route's `{user_id}` is one non-empty path segment
         return None
-    limit, offset, category, exclude_seen = 10, 0, None, True
     try:
-        for key, value in _pairs(query_string):
-            if key == "limit" and value.isdigit() and 1 <= (limit := int(value)) <= MAX_LIMIT:
-                continue
-            if key == "offset" and value.isdigit() and 0 <= (offset := int(value)) <= MAX_OFFSET:
-                continue
-            if key == "category" and len(value) <= MAX_ID_LENGTH:
-                category = value
-                continue
-            if key == "exclude_seen" and value.lower() in _TRUE | _FALSE:
-                exclude_seen = value.lower() in _TRUE
-                continue
-            return None
-    except ValueError:
+        return parse_recommendations_query(user_id, query_string)
+    except RequestValidationError:
         return None
-    return recommend.Query(user_id, limit, offset, category, exclude_seen)
-
-
-def _pairs(query_string: bytes) -> list[tuple[str, str]]:
-    """The query's (key, value) pairs; plain ones split by hand, 4x faster than parse_qsl."""
-    text = query_string.decode("latin-1")
-    if "%" in text or "+" in text:
-        return parse_qsl(text, keep_blank_values=True)
-    return [(key, value) for key, _, value in (p.partition("=") for p in text.split("&") if p)]
 
 
 class RecommendationsFastPath:
-    """`open_reads`: no API keys are configured, so every read is allowed without looking."""
+    """`app`: the full stack, for every request this does not answer. `cors`: the options of the
+    stack's `CORSMiddleware`, or None when no origins are configured."""
 
-    def __init__(self, app: ASGIApp, *, open_reads: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, keys: ApiKeys, deadlines: Deadlines, cors: dict[str, Any] | None = None
+    ) -> None:
         self.app = app
-        self.open_reads = open_reads
-        # (path, query string) -> its parse; None (falls through) is kept too.
-        self._parsed: dict[tuple[str, bytes], recommend.Query | None] = {}
+        self.keys = keys
+        self.deadlines = deadlines
+        self._respond: ASGIApp = _respond if cors is None else CORSMiddleware(_respond, **cors)
+        self._parsed: dict[tuple[str, bytes], recommend.Query] = {}
+        self._parsed_bytes = 0
 
-    def _parse(self, path: str, query_string: bytes) -> recommend.Query | None:
+    def _query(self, path: str, query_string: bytes) -> recommend.Query | None:
         url = (path, query_string)
-        try:
-            return self._parsed[url]
-        except KeyError:
-            pass
-        if len(self._parsed) >= PARSED_URLS:
-            self._parsed.clear()
-        query = self._parsed[url] = parse(path, query_string)
+        query = self._parsed.get(url)
+        if query is not None:
+            return query
+        query = query_of(path, query_string)
+        if query is None:
+            return None
+        size = len(path) + len(query_string)
+        if size <= MEMO_MAX_URL:
+            if self._parsed_bytes + size + ENTRY_OVERHEAD > PARSED_URL_BYTES:
+                self._parsed.clear()
+                self._parsed_bytes = 0
+            self._parsed[url] = query
+            self._parsed_bytes += size + ENTRY_OVERHEAD
         return query
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        if path == "/ping":
-            await _send_json(send, _PING)
-            return
-        if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
-            query = self._parse(path, scope.get("query_string", b""))
-            runtime = scope.get("state", _NO_STATE).get("runtime")  # as `deps.get_runtime` reads it
-            if query is not None and runtime is not None and (self.open_reads or _allowed(runtime, scope)):
-                await _send_json(send, recommend.answer(runtime, query))
-                return
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
+                runtime = scope.get("state", _NO_STATE).get("runtime")  # as `deps.get_runtime` reads it
+                if runtime is not None and self._allowed(scope):
+                    query = self._query(path, scope["query_string"])
+                    if query is not None:
+                        scope["shoprec.answer"] = (runtime, query)
+                        await self._answer(scope, receive, send)
+                        return
         await self.app(scope, receive, send)
 
+    def _allowed(self, scope: Scope) -> bool:
+        """An accepted key (the first X-API-Key, as the route reads it) and no request body."""
+        keys = self.keys
+        key = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                if key is None:
+                    key = value
+            elif (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+                return False  # a body: the full stack applies its limit
+        return keys.allows_read(key)
 
-def _allowed(runtime: Runtime, scope: Scope) -> bool:
-    key = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-api-key"), None)
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        deadlines = self.deadlines
+        task = deadlines.enter()
+        try:
+            await self._respond(scope, receive, send)
+        except asyncio.CancelledError:
+            # The answer was computed before its first send: past the time limit the response has
+            # started, so, as the full stack's `LimitsMiddleware` does then, it is only stopped.
+            if not deadlines.expired(task):
+                raise
+        finally:
+            deadlines.leave(task)
+
+
+async def _respond(scope: Scope, receive: Receive, send: Send) -> None:
+    runtime, query = scope["shoprec.answer"]
     try:
-        check_key(runtime, key, write=False)
-    except HTTPException:
-        return False  # the route answers 401 / 403 with its problem details
-    return True
+        body = recommend.answer(runtime, query)
+    except Exception as exc:  # answered as the route's exception handlers would
+        await problem_for(exc)(scope, receive, send)
+        return
+    await _send_json(send, body)
+
+
+_JSON = (b"content-type", b"application/json")
 
 
 async def _send_json(send: Send, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-length", str(len(body)).encode()), _JSON]  # as the route's `Response`
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

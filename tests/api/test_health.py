@@ -89,15 +89,3 @@ def test_openapi_has_an_example_for_post_events(client: TestClient) -> None:
     example = next(iter(examples.values()))["value"]
     # The documented example is itself a valid request.
     assert client.post("/events", json=example).status_code == 202
-
-
-def test_ping_is_a_constant_answer_outside_the_api(make_client: Any) -> None:
-    # The floor the serving benchmark compares recommendations with: no key, no store, no schema.
-    client = make_client(api_write_keys=["w"], api_read_keys=["r"])
-    answer = client.get("/ping")
-    assert answer.status_code == 200
-    assert answer.json() == {"status": "ok"}
-    assert answer.headers["content-type"] == "application/json"
-    assert client.get("/ping", params={"user": "u1"}).json() == {"status": "ok"}  # query ignored
-    assert "/ping" not in client.get("/openapi.json").json()["paths"]
-    assert client.post("/ping").status_code == 404  # only GET takes the shortcut; no route behind

@@ -39,3 +39,4 @@ class SimilarItems(BaseModel):
 class PopularItems(BaseModel):
     items: list[ScoredItem]
     model_version: int | None
+

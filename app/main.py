@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
     ):
         app.include_router(router)
     deadlines = Deadlines(settings.request_timeout_seconds)
-    cors = (
+    cors: dict[str, Any] | None = (
         {
             "allow_origins": settings.cors_origins,
             "allow_methods": ["GET", "POST", "PUT", "DELETE"],

@@ -407,13 +407,15 @@ def compare_loads(
     return Load.combined([r for _, r in runs]), Load.combined([ref for ref, _ in runs])
 
 
-def request_each(base: str, paths: Sequence[str], *, connections: int = 8) -> None:
+def request_each(
+    base: str, paths: Sequence[str], *, connections: int = 8, headers: dict[str, str] | None = None
+) -> None:
     """Every path once, in order, over `connections` connections: fills a server's caches."""
     import httpx
 
     async def main() -> None:
         pending = iter(paths)
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as client:
 
             async def worker() -> None:
                 for path in pending:  # shared: each path goes to one worker

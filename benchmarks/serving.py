@@ -1,33 +1,43 @@
-"""Serving speed: recommendations against the bare /ping endpoint of the same app, and during a rebuild.
+"""Serving speed: recommendations against the floor of the web stack, and during a rebuild.
 
 A PostgreSQL store with a synthetic shop (default 1,000,000 events, 50,000 users, 20,000 items) and a
-model built from it; `shoprec serve` with production settings, 1 and 2 workers; wrk (or an httpx
-client in another process) at 8 and 32 connections on GET /users/{id}/recommendations?limit=10 over
-20,000 random known users and on GET /ping (a constant answered at the same ASGI layer: the floor of
-the stack), requested as /ping?user={id}&limit=10 over the same users, so that the load generator
-(on the same two cores) picks among as many requests of the same length for both. The two loads
-alternate, five rounds of a fifth of `--seconds` each, so that the machine's noise (and, with two
-workers, how the kernel happens to spread the connections between them) falls on both alike.
+model built from it; `shoprec serve` with production settings (a read key configured, every request
+sending it), 1 and 2 workers; wrk at 8 and 32 connections on GET /users/{id}/recommendations?limit=10
+over 20,000 random known users.
 
-Each server runs twice: as configured by default (a repeated shopper's answer comes from the answer
+The floor is the web stack itself: a bare ASGI app (`benchmarks/floor.py`) under the same uvicorn with
+the same options and worker count, answering every request with a constant body of an answer's size,
+driven by the same wrk script (the same URLs, the same X-API-Key header). The two servers run side by
+side and their loads alternate, `--rounds` runs of `--seconds / --rounds` each, so that the machine's
+noise falls on both alike; p50 and p99 are over every request of a configuration (wrk's latency
+histograms of its rounds merged), not medians of per-round figures; beside them, the CPU time each
+server's processes spent per request (from /proc), which the machine's other load disturbs less.
+
+Each service runs twice: as configured by default (a repeated shopper's answer comes from the answer
 cache; a warm-up asks for each shopper's once, so every timed request repeats one) and with
 ANSWER_CACHE_SHOPPERS=0 (every answer computed). Then the service functions alone (timed in this
 process), and the recommendations' p99 while a rebuild runs in the server, beside the p99 next to an
 idle-priority CPU burner on every core (what any background work costs serving on this machine).
+Needs wrk (`apt-get install wrk`).
 
-    .venv/bin/python benchmarks/serving.py                          # the full run (~8 minutes)
-    .venv/bin/python benchmarks/serving.py --events 200000 --users 10000 --seconds 5
+    .venv/bin/python benchmarks/serving.py                          # the full run (~10 minutes)
+    .venv/bin/python benchmarks/serving.py --events 200000 --users 10000 --seconds 5 --skip-rebuild
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +47,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (  # noqa: E402
-    Load,
+    PYTHON,
+    ROOT,
     build_model,
-    compare_loads,
     drop_database,
     existing_store,
+    free_port,
     load_store,
     request_each,
-    run_get_load,
     serving,
     synthetic_shop,
     table,
@@ -52,7 +62,9 @@ from benchmarks._common import (  # noqa: E402
     verdict,
 )
 
-DB = "shoprec_bench_serving"
+READ_KEY = "bench-read-3f9c2a7e51d04b6a"  # as long as a real key: the check compares every byte
+WRITE_KEY = "bench-write-8d1e6b0c94a2f735"
+KEYS = {"API_READ_KEYS": READ_KEY, "API_WRITE_KEYS": WRITE_KEY}
 
 
 def main() -> int:
@@ -60,21 +72,26 @@ def main() -> int:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--users", type=int, default=50_000)
     p.add_argument("--items", type=int, default=20_000)
-    p.add_argument("--seconds", type=float, default=10, help="per load run")
+    p.add_argument("--seconds", type=float, default=10, help="per configuration and server")
+    p.add_argument("--rounds", type=int, default=5, help="alternating runs per configuration")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--connections", type=int, nargs="+", default=[8, 32])
     p.add_argument("--skip-rebuild", action="store_true", help="skip the serving-during-rebuild phase")
+    p.add_argument("--skip-computed", action="store_true", help="only the default (cached) server")
+    p.add_argument("--db", default="shoprec_bench_serving", help="name of the scratch database")
     p.add_argument(
         "--reuse-db",
         action="store_true",
         help="keep the store afterwards, and reuse it if it already holds a model",
     )
     args = p.parse_args()
+    if not shutil.which("wrk"):
+        p.error("needs wrk: apt-get install wrk")
 
     t0 = time.perf_counter()
-    url = existing_store(DB) if args.reuse_db else None
+    url = existing_store(args.db) if args.reuse_db else None
     if url is None:
-        url = load_store(DB, synthetic_shop(args.events, args.users, args.items))
+        url = load_store(args.db, synthetic_shop(args.events, args.users, args.items))
     build = build_model(url)
     print(
         f"setup: {args.events:,} events, {args.users:,} users loaded and built in "
@@ -85,40 +102,30 @@ def main() -> int:
     rng = np.random.default_rng(1)
     users = user_id(rng.choice(args.users, min(args.users, 20_000), replace=False)).tolist()
     rec_paths = [f"/users/{u}/recommendations?limit=10" for u in users]
-    ping_paths = [f"/ping?user={u}&limit=10" for u in users]  # the query is ignored
+    variants = [("cached", {})] + (
+        [] if args.skip_computed else [("computed", {"ANSWER_CACHE_SHOPPERS": "0"})]
+    )
     rows = []
     try:
         for workers in args.workers:
             # The default server, then one that computes every answer (its answer cache off).
-            for answers, env in (("cached", {}), ("computed", {"ANSWER_CACHE_SHOPPERS": "0"})):
-                with serving(url, workers=workers, **env) as server:
-                    request_each(server.base, rec_paths)  # each shopper's answer asked for once
-                    for conns in args.connections:
-                        recs, ping = compare_loads(
-                            server.base, rec_paths, ping_paths, connections=conns, seconds=args.seconds
-                        )
-                        rows.append(_row(workers, conns, answers, ping, recs))
+            for answers, env in variants:
+                with serving(url, workers=workers, **KEYS, **env) as server:
+                    request_each(server.base, rec_paths, headers={"X-API-Key": READ_KEY})  # each once
+                    with floor(_typical_answer(server.base, rec_paths), workers=workers) as bare_server:
+                        for conns in args.connections:
+                            recs, bare = alternate(
+                                (server.base, server.proc.pid),
+                                bare_server,
+                                rec_paths,
+                                connections=conns,
+                                seconds=args.seconds,
+                                rounds=args.rounds,
+                            )
+                            rows.append(_row(workers, conns, answers, bare, recs))
+                            print(table(HEADERS, rows[-1:]), flush=True)
         print()
-        print(
-            table(
-                [
-                    "workers",
-                    "conns",
-                    "answers",
-                    "/ping req/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "recs req/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "errors",
-                    "rps ratio (>=0.8)",
-                    "p99 ratio (<=1.5)",
-                    "target",
-                ],
-                rows,
-            )
-        )
+        print(table(HEADERS, rows))
 
         print()
         print(
@@ -136,29 +143,239 @@ def main() -> int:
             )
     finally:
         if not args.reuse_db:
-            drop_database(DB)
+            drop_database(args.db)
     return 0
 
 
-def _row(workers: int, conns: int, answers: str, ping: Load, recs: Load) -> list[object]:
-    rps_ratio = recs.rps / ping.rps
-    p99_ratio = recs.p99_ms / ping.p99_ms
+HEADERS = [
+    "workers",
+    "conns",
+    "answers",
+    "floor req/s",
+    "p50 ms",
+    "p99 ms",
+    "CPU us/req",
+    "recs req/s",
+    "p50 ms",
+    "p99 ms",
+    "CPU us/req",
+    "errors",
+    "rps ratio (>=0.8)",
+    "p99 ratio (<=1.5)",
+    "target",
+]
+
+
+def _row(workers: int, conns: int, answers: str, bare: Load, recs: Load) -> list[object]:
+    rps_ratio = recs.rps / bare.rps
+    p99_ratio = recs.p99_ms / bare.p99_ms
     good = rps_ratio >= 0.8 and p99_ratio <= 1.5 and (conns != 8 or recs.p99_ms < 10)
     return [
         workers,
         conns,
         answers,
-        ping.rps,
-        ping.p50_ms,
-        ping.p99_ms,
+        bare.rps,
+        bare.p50_ms,
+        bare.p99_ms,
+        bare.cpu_us,
         recs.rps,
         recs.p50_ms,
         recs.p99_ms,
-        ping.errors + recs.errors,
+        recs.cpu_us,
+        bare.errors + recs.errors,
         rps_ratio,
         p99_ratio,
         verdict(good),
     ]
+
+
+# --- the floor --------------------------------------------------------------------------------------
+
+
+def _typical_answer(base: str, paths: Sequence[str]) -> bytes:
+    """The answer, among 200 shoppers', whose size is closest to their mean: the floor's body."""
+    with httpx.Client(base_url=base, headers={"X-API-Key": READ_KEY}, timeout=30) as client:
+        bodies = [client.get(path).content for path in paths[:200]]
+    mean = sum(map(len, bodies)) / len(bodies)
+    return min(bodies, key=lambda b: abs(len(b) - mean))
+
+
+@contextmanager
+def floor(body: bytes, *, workers: int) -> Iterator[tuple[str, int]]:
+    """`benchmarks/floor.py` answering `body`, on a free port; yields its base URL and pid."""
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = Path(tmp, "body.json")
+        body_file.write_bytes(body)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        cmd = [
+            PYTHON,
+            "-m",
+            "benchmarks.floor",
+            str(body_file),
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(base, timeout=1).content == body:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the floor server did not start")
+                time.sleep(0.2)
+            yield base, proc.pid
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=20)
+
+
+# --- load: wrk, every request's latency kept -----------------------------------------------------
+
+
+@dataclass
+class Load:
+    """Requests over seconds, and wrk's latency histogram (microseconds -> requests)."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+    histogram: dict[int, int] = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # the server's, while the load ran
+
+    @property
+    def cpu_us(self) -> float:
+        """The server's CPU time per request, in microseconds."""
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        values = np.array(sorted(self.histogram), dtype=np.float64)
+        counts = np.array([self.histogram[int(v)] for v in values], dtype=np.float64)
+        cumulative = np.cumsum(counts)
+        return float(values[np.searchsorted(cumulative, q / 100 * cumulative[-1])] / 1000)
+
+    @property
+    def p50_ms(self) -> float:
+        return self.percentile_ms(50)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.percentile_ms(99)
+
+    def add(self, other: Load) -> None:
+        self.requests += other.requests
+        self.seconds += other.seconds
+        self.errors += other.errors
+        self.cpu_seconds += other.cpu_seconds
+        for value, count in other.histogram.items():
+            self.histogram[value] = self.histogram.get(value, 0) + count
+
+
+def alternate(
+    base: tuple[str, int],
+    reference: tuple[str, int],
+    paths: Sequence[str],
+    *,
+    connections: int,
+    seconds: float,
+    rounds: int,
+) -> tuple[Load, Load]:
+    """The same requests against `base` and `reference` (each a base URL and the server's pid),
+    alternating `rounds` times; each side's rounds merged into one load, with the CPU time its
+    server's processes spent meanwhile."""
+    each = max(1.0, seconds / rounds)
+    mine, theirs = Load(), Load()
+    for _ in range(rounds):
+        for (url, pid), total in ((reference, theirs), (base, mine)):
+            cpu = cpu_seconds(pid)
+            load = wrk(url, paths, connections=connections, seconds=each)
+            load.cpu_seconds = cpu_seconds(pid) - cpu
+            total.add(load)
+    return mine, theirs
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its descendants (uvicorn's workers)."""
+    total, frontier = 0, [pid]
+    while frontier:
+        p = frontier.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            frontier += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+# Requests are formatted once, up front: per request, wrk only picks one (its Lua formatting a
+# request each time cost more CPU, taken from the server on the same machine). `done` writes the
+# latency histogram (microseconds, requests), so that rounds can be merged.
+_WRK_LUA = """
+local requests = {}
+local headers = {["X-API-Key"] = "%s"}
+for line in io.lines("%s") do requests[#requests + 1] = wrk.format("GET", line, headers) end
+math.randomseed(%d)
+request = function()
+  return requests[math.random(#requests)]
+end
+done = function(summary, latency, requests)
+  local out = io.open("%s", "w")
+  for i = 1, #latency do
+    local value, count = latency(i)
+    out:write(string.format("%%d %%d\\n", value, count))
+  end
+  out:close()
+end
+"""
+
+
+def wrk(base: str, paths: Sequence[str], *, connections: int, seconds: float) -> Load:
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp, "paths.txt")
+        listing.write_text("\n".join(paths) + "\n")
+        histogram = Path(tmp, "latency.txt")
+        script = Path(tmp, "random.lua")
+        script.write_text(_WRK_LUA % (READ_KEY, listing, random.randrange(1 << 30), histogram))
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(min(2, connections)),
+                "-c",
+                str(connections),
+                "-d",
+                f"{max(1, round(seconds))}s",
+                "-s",
+                str(script),
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+        counts = dict(map(int, line.split()) for line in histogram.read_text().splitlines())
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    took = re.search(r"requests in ([\d.]+)(\w+),", out)
+    assert took, out
+    took_s = float(took.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[took.group(2)]
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in m.groups())
+    return Load(requests, took_s, errors, counts)
 
 
 def _service_time(url: str, users: list[str]) -> list[list[object]]:
@@ -221,21 +438,22 @@ def _during_rebuild(url: str, rec_paths: list[str], *, seconds: float, rebuild_s
     """p99 at 8 connections: idle, while the server rebuilds (its default child-process worker), and
     beside a CPU burner at idle priority on every core: the floor of this machine for serving next to
     any background work, however low its priority (shared caches, SMT siblings, the hypervisor)."""
-    with serving(url, workers=1) as server:
-        run_get_load(server.base, rec_paths, connections=8, seconds=min(seconds, 5))  # warm-up
-        idle = run_get_load(server.base, rec_paths, connections=8, seconds=seconds)
-        before = httpx.get(f"{server.base}/model").json().get("version")
-        httpx.post(f"{server.base}/model/rebuild")
+    admin = {"X-API-Key": WRITE_KEY}
+    with serving(url, workers=1, **KEYS) as server:
+        wrk(server.base, rec_paths, connections=8, seconds=min(seconds, 5))  # warm-up
+        idle = wrk(server.base, rec_paths, connections=8, seconds=seconds)
+        before = httpx.get(f"{server.base}/model", headers=admin).json().get("version")
+        httpx.post(f"{server.base}/model/rebuild", headers=admin)
         # Load for most of the rebuild's expected time, so every sample is taken while it runs.
-        busy = run_get_load(server.base, rec_paths, connections=8, seconds=max(3.0, 0.8 * rebuild_seconds))
+        busy = wrk(server.base, rec_paths, connections=8, seconds=max(3.0, 0.8 * rebuild_seconds))
         deadline = time.monotonic() + 10 * rebuild_seconds + 60
         while time.monotonic() < deadline:
-            if httpx.get(f"{server.base}/model").json().get("version") != before:
+            if httpx.get(f"{server.base}/model", headers=admin).json().get("version") != before:
                 break
             time.sleep(0.5)
-        after = httpx.get(f"{server.base}/model").json().get("version")
+        after = httpx.get(f"{server.base}/model", headers=admin).json().get("version")
         with _idle_burners():
-            burned = run_get_load(server.base, rec_paths, connections=8, seconds=seconds)
+            burned = wrk(server.base, rec_paths, connections=8, seconds=seconds)
     ratio = busy.p99_ms / idle.p99_ms
     return table(
         [

@@ -274,9 +274,10 @@ def free_port() -> int:
 
 
 class Server:
-    """`shoprec serve` in its own process group; stopped (and its workers) on exit."""
+    """`shoprec serve` in its own process group; stopped (and its workers) on exit. `app_dir`: the
+    checkout whose `app` it serves (this one by default; another to compare versions)."""
 
-    def __init__(self, url: str, *, workers: int = 1, **env: str) -> None:
+    def __init__(self, url: str, *, workers: int = 1, app_dir: Path = ROOT, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="shoprec-serve-", suffix=".log", delete=False)
@@ -284,7 +285,7 @@ class Server:
         self.proc = subprocess.Popen(
             cmd,
             env=server_env(url, **env),
-            cwd=ROOT,
+            cwd=app_dir,  # `python -m` puts the working directory first on the import path
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -339,8 +340,8 @@ class Server:
 
 
 @contextmanager
-def serving(url: str, *, workers: int = 1, **env: str) -> Iterator[Server]:
-    server = Server(url, workers=workers, **env)
+def serving(url: str, *, workers: int = 1, app_dir: Path = ROOT, **env: str) -> Iterator[Server]:
+    server = Server(url, workers=workers, app_dir=app_dir, **env)
     try:
         server.wait_ready()
         yield server

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,12 @@ def main() -> int:
     p.add_argument("--skip-computed", action="store_true", help="only the default (cached) server")
     p.add_argument("--db", default="shoprec_bench_serving", help="name of the scratch database")
     p.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of the service (e.g. `git worktree add /tmp/base <commit>`), served "
+        "beside this one in the same rounds: before/after figures from one run",
+    )
+    p.add_argument(
         "--reuse-db",
         action="store_true",
         help="keep the store afterwards, and reuse it if it already holds a model",
@@ -90,12 +96,13 @@ def main() -> int:
 
     t0 = time.perf_counter()
     url = existing_store(args.db) if args.reuse_db else None
-    if url is None:
-        url = load_store(args.db, synthetic_shop(args.events, args.users, args.items))
-    build = build_model(url)
+    rebuild_seconds = 0.0
+    if url is None or not args.skip_rebuild:  # a reused store already holds a model
+        url = url or load_store(args.db, synthetic_shop(args.events, args.users, args.items))
+        rebuild_seconds = sum(build_model(url)["stages"].values())
     print(
         f"setup: {args.events:,} events, {args.users:,} users loaded and built in "
-        f"{time.perf_counter() - t0:.0f} s (rebuild {sum(build['stages'].values()):.1f} s)",
+        f"{time.perf_counter() - t0:.0f} s (rebuild {rebuild_seconds:.1f} s)",
         flush=True,
     )
 
@@ -110,20 +117,7 @@ def main() -> int:
         for workers in args.workers:
             # The default server, then one that computes every answer (its answer cache off).
             for answers, env in variants:
-                with serving(url, workers=workers, **KEYS, **env) as server:
-                    request_each(server.base, rec_paths, headers={"X-API-Key": READ_KEY})  # each once
-                    with floor(_typical_answer(server.base, rec_paths), workers=workers) as bare_server:
-                        for conns in args.connections:
-                            recs, bare = alternate(
-                                (server.base, server.proc.pid),
-                                bare_server,
-                                rec_paths,
-                                connections=conns,
-                                seconds=args.seconds,
-                                rounds=args.rounds,
-                            )
-                            rows.append(_row(workers, conns, answers, bare, recs))
-                            print(table(HEADERS, rows[-1:]), flush=True)
+                rows += _configuration(url, rec_paths, workers, answers, env, args)
         print()
         print(table(HEADERS, rows))
 
@@ -136,15 +130,46 @@ def main() -> int:
         )
         if not args.skip_rebuild:
             print()
-            print(
-                _during_rebuild(
-                    url, rec_paths, seconds=args.seconds, rebuild_seconds=sum(build["stages"].values())
-                )
-            )
+            print(_during_rebuild(url, rec_paths, seconds=args.seconds, rebuild_seconds=rebuild_seconds))
     finally:
         if not args.reuse_db:
             drop_database(args.db)
     return 0
+
+
+def _configuration(
+    url: str,
+    paths: list[str],
+    workers: int,
+    answers: str,
+    env: dict[str, str],
+    args: argparse.Namespace,
+) -> list[list[object]]:
+    """The floor, the service (and the baseline's) with `workers` workers, at each connection
+    count: one row per service."""
+    with ExitStack() as stack:
+        services = [("this", stack.enter_context(serving(url, workers=workers, **KEYS, **env)))]
+        if args.baseline is not None:
+            base = serving(url, workers=workers, app_dir=args.baseline.resolve(), **KEYS, **env)
+            services.append(("baseline", stack.enter_context(base)))
+        for _, server in services:
+            request_each(server.base, paths, headers={"X-API-Key": READ_KEY})  # each shopper's once
+        body = _typical_answer(services[0][1].base, paths)
+        bare = stack.enter_context(floor(body, workers=workers))
+        rows = []
+        for conns in args.connections:
+            loads = alternate(
+                [bare, *((s.base, s.proc.pid) for _, s in services)],
+                paths,
+                connections=conns,
+                seconds=args.seconds,
+                rounds=args.rounds,
+            )
+            for (label, _), load in zip(services, loads[1:], strict=True):
+                name = answers if args.baseline is None else f"{answers}, {label}"
+                rows.append(_row(workers, conns, name, loads[0], load))
+                print(table(HEADERS, rows[-1:]), flush=True)
+    return rows
 
 
 HEADERS = [
@@ -282,26 +307,19 @@ class Load:
 
 
 def alternate(
-    base: tuple[str, int],
-    reference: tuple[str, int],
-    paths: Sequence[str],
-    *,
-    connections: int,
-    seconds: float,
-    rounds: int,
-) -> tuple[Load, Load]:
-    """The same requests against `base` and `reference` (each a base URL and the server's pid),
-    alternating `rounds` times; each side's rounds merged into one load, with the CPU time its
-    server's processes spent meanwhile."""
+    servers: Sequence[tuple[str, int]], paths: Sequence[str], *, connections: int, seconds: float, rounds: int
+) -> list[Load]:
+    """The same requests against each server (a base URL and its pid) in turn, `rounds` times; each
+    server's rounds merged into one load, with the CPU time its processes spent meanwhile."""
     each = max(1.0, seconds / rounds)
-    mine, theirs = Load(), Load()
+    totals = [Load() for _ in servers]
     for _ in range(rounds):
-        for (url, pid), total in ((reference, theirs), (base, mine)):
+        for (url, pid), total in zip(servers, totals, strict=True):
             cpu = cpu_seconds(pid)
             load = wrk(url, paths, connections=connections, seconds=each)
             load.cpu_seconds = cpu_seconds(pid) - cpu
             total.add(load)
-    return mine, theirs
+    return totals
 
 
 def cpu_seconds(pid: int) -> float:

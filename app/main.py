@@ -12,10 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.errors import COMMON_RESPONSES, install_error_handlers
+from app.api.errors import install_error_handlers
 from app.api.fastpath import RecommendationsFastPath
 from app.api.keys import ApiKeys
 from app.api.middleware import Deadlines, LimitsMiddleware
+from app.api.openapi import install_openapi
 from app.api.routes import events, health, items, model, recommendations, users
 from app.config import Settings
 from app.services.building.background import Background
@@ -79,7 +80,9 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses=COMMON_RESPONSES,
+        # Operation ids are what generated clients name their functions: the route's own name
+        # (`post_events`, `get_item`) rather than FastAPI's default of name, path and method.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
     for router in (
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
         health.router,
     ):
         app.include_router(router)
+    install_openapi(app, auth_enabled=settings.auth_enabled)
     deadlines = Deadlines(settings.request_timeout_seconds)
     cors: dict[str, Any] | None = (
         {

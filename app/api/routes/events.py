@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import RuntimeDep, SessionDep, WriteAccess
 from app.api.errors import validation_problem
+from app.api.openapi import component_schemas
 from app.api.schemas.events import (
     EVENT_EXAMPLE,
     EventBatchError,
+    EventIn,
     EventsAccepted,
     parse_events,
 )
@@ -30,7 +32,8 @@ _BODY_SCHEMA = {
                 "oneOf": [
                     {"$ref": "#/components/schemas/EventIn"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"}, "maxItems": 10000},
-                ]
+                ],
+                "$defs": component_schemas(EventIn),  # moved to components.schemas
             },
             "examples": {
                 "one": {"summary": "One event", "value": EVENT_EXAMPLE},
@@ -57,8 +60,8 @@ _BODY_SCHEMA = {
     summary="Record one event or a batch of up to 10,000",
     responses={
         409: {"description": "The batch kept losing races with erasures of its shoppers; nothing stored"},
-        413: {"description": "Too many events or body too large"},
-        422: {"description": "Invalid event"},
+        413: {"description": "More than 10,000 events, or a body larger than MAX_BODY_BYTES"},
+        422: {"description": "Not JSON, or an invalid event: `errors` names its index and field"},
     },
 )
 async def post_events(request: Request, runtime: RuntimeDep, session: SessionDep) -> Any:
@@ -72,7 +75,9 @@ async def post_events(request: Request, runtime: RuntimeDep, session: SessionDep
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise HTTPException(422, f"body is not valid JSON: {exc}") from None
+        return validation_problem(
+            [{"loc": ("body",), "msg": f"not valid JSON: {exc}", "type": "json_invalid"}]
+        )
     if isinstance(data, list) and len(data) > settings.max_batch_events:
         raise HTTPException(413, f"at most {settings.max_batch_events} events per request, got {len(data)}")
     try:

@@ -27,6 +27,10 @@ BATCH = 5000
 MAX_REPORTED = 20
 LIST_FIELDS = ("categories", "tags")
 JSON_FIELDS = ("attributes",)
+# A CSV cell is always text; the API takes numbers and booleans only as JSON numbers and booleans,
+# so these columns are read as what they hold before validation.
+NUMBER_COLUMNS = ("value", "price")
+BOOLEAN_CELLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 Progress = Callable[[int, int], None]
 
@@ -51,7 +55,8 @@ def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
         if suffix == ".csv":
             reader = csv.DictReader(f)
             for row in reader:
-                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v != ""}
+                cells = {k: v for k, v in row.items() if k is not None and v != ""}
+                yield reader.line_num, _typed_cells(cells)
         elif suffix in (".jsonl", ".ndjson", ".json"):
             for n, line in enumerate(f, start=1):
                 if not line.strip():
@@ -67,6 +72,20 @@ def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
 @dataclass(frozen=True)
 class _BadJson:
     message: str
+
+
+def _typed_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Numbers and booleans of a CSV row as such; a cell that is neither stays text, for the
+    validation to name."""
+    for name in NUMBER_COLUMNS:
+        if name in row:
+            try:
+                row[name] = float(row[name])
+            except ValueError:
+                pass
+    if "available" in row:
+        row["available"] = BOOLEAN_CELLS.get(row["available"].strip().lower(), row["available"])
+    return row
 
 
 def _item_row(row: dict[str, Any]) -> dict[str, Any]:

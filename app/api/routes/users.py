@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from app.api.deps import RuntimeDep, SessionDep, WriteAccess
-from app.api.schemas.common import UserIdPath
+from app.api.schemas.common import TimeBound, UserIdPath
 from app.api.schemas.events import EventOut
 from app.api.schemas.users import UserIn, UserOut
 from app.services.writes import erasure, users
@@ -55,7 +54,9 @@ def user_events(
     user_id: UserIdPath,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[datetime | None, Query(description="Only events strictly older (RFC 3339).")] = None,
+    before: Annotated[
+        TimeBound | None, Query(description="Only events strictly older (RFC 3339, with a UTC offset).")
+    ] = None,
 ) -> Any:
     rows = users.history(session, user_id, limit=limit, before=before)
     return [

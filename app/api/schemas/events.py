@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from app.api.schemas.common import ExternalId
+from app.api.schemas.common import ExternalId, StrictNumber, Timestamp
 from app.shop import FUTURE_TOLERANCE, EventType
 
 EVENT_EXAMPLE = {
@@ -30,13 +30,12 @@ class EventIn(BaseModel):
     user_id: ExternalId
     item_id: ExternalId
     type: EventType
-    value: float | None = Field(
+    value: StrictNumber | None = Field(
         default=None,
-        allow_inf_nan=False,
         description="rating: required, 0..RATING_MAX; purchase: quantity >= 1 (default 1); "
         "view/add_to_cart: optional weight >= 0 (default 1).",
     )
-    timestamp: datetime | None = Field(
+    timestamp: Timestamp | None = Field(
         default=None, description="RFC 3339; default: the time the server receives it."
     )
 

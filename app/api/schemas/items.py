@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Attributes, ExternalId, Label, text
+from app.api.schemas.common import Attributes, ExternalId, Label, StrictBoolean, StrictNumber, text
 
 ITEM_EXAMPLE = {
     "title": "Trail running shoe",
@@ -27,8 +27,8 @@ class ItemFields(BaseModel):
     description: text(20_000) | None = None  # type: ignore[valid-type]
     categories: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
     tags: Annotated[list[Label], Field(max_length=100)] = Field(default_factory=list)
-    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    available: bool = True
+    price: StrictNumber | None = Field(default=None, ge=0)
+    available: StrictBoolean = True
     attributes: Attributes = Field(default_factory=dict)
 
 
@@ -43,7 +43,20 @@ class ItemIn(ItemFields):
 
 
 class ItemOut(ItemIn):
-    model_config = ConfigDict(extra="ignore", from_attributes=True)
+    model_config = ConfigDict(
+        extra="ignore",
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "item_id": "sku-42",
+                    **ITEM_EXAMPLE,
+                    "created_at": "2026-11-02T09:30:00Z",
+                    "updated_at": "2026-11-20T14:03:00Z",
+                }
+            ]
+        },
+    )
 
     created_at: datetime
     updated_at: datetime

@@ -11,21 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.shop import EVENT_TYPES
 from app.store.models import Event, Item, User
+from app.store.upsert import insert
 
 
 def _insert_ignoring_conflicts(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    return insert(session, table).on_conflict_do_nothing()
 
 
 def ensure_users_and_items(

@@ -10,38 +10,36 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from app.store.models import Item, ItemCategory
+from app.store.upsert import insert, upsert
 
 ITEM_FIELDS = ("title", "description", "categories", "tags", "price", "available", "attributes")
 
 
-def upsert_items(session: Session, items: Sequence[dict[str, Any]], now: datetime) -> int:
-    """Create or replace items (every field given is stored; a deleted item comes back)."""
-    if not items:
-        return 0
-    ids = [it["item_id"] for it in items]
-    existing = {
-        item.item_id: item for item in session.scalars(select(Item).where(Item.item_id.in_(ids))).all()
-    }
-    for fields in items:
-        item = existing.get(fields["item_id"])
-        if item is None:
-            item = Item(item_id=fields["item_id"], created_at=now)
-            session.add(item)
-            existing[item.item_id] = item
-        for name in ITEM_FIELDS:
-            setattr(item, name, fields[name])
-        item.deleted_at = None
-        item.updated_at = now
-    session.flush()
-    session.execute(delete(ItemCategory).where(ItemCategory.item_id.in_(ids)))
+def upsert_items(session: Session, items: Sequence[dict[str, Any]], now: datetime) -> list[Item]:
+    """Create or replace items (every field given is stored; a deleted item comes back), in one
+    atomic statement per table; the last of repeated ids wins. Returns the stored items."""
+    # Sorted: concurrent batches lock their rows in one order and cannot deadlock.
+    latest = {it["item_id"]: it for it in items}
+    ids = sorted(latest)
+    if not ids:
+        return []
     rows = [
-        {"item_id": item_id, "category": category}
-        for item_id, item in existing.items()
-        for category in dict.fromkeys(item.categories)
+        {"item_id": i, **{name: latest[i][name] for name in ITEM_FIELDS}, "deleted_at": None}
+        | {"created_at": now, "updated_at": now}
+        for i in ids
     ]
-    if rows:
-        session.execute(ItemCategory.__table__.insert(), rows)
-    return len(existing)
+    upsert(session, Item, rows, update=(*ITEM_FIELDS, "deleted_at", "updated_at"))
+    session.execute(delete(ItemCategory).where(ItemCategory.item_id.in_(ids)))
+    categories = [
+        {"item_id": i, "category": c} for i in ids for c in dict.fromkeys(latest[i]["categories"])
+    ]
+    if categories:
+        session.execute(insert(session, ItemCategory).on_conflict_do_nothing(), categories)
+    stored = session.scalars(
+        select(Item).where(Item.item_id.in_(ids)).execution_options(populate_existing=True)
+    )
+    by_id = {item.item_id: item for item in stored}
+    return [by_id[i] for i in latest if i in by_id]
 
 
 def get_item(session: Session, item_id: str) -> Item | None:

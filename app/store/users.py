@@ -5,22 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.store.models import User
+from app.store.upsert import upsert
 
 
 def upsert_user(session: Session, user_id: str, attributes: dict[str, Any], now: datetime) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        user = User(user_id=user_id, attributes=attributes, created_at=now, updated_at=now)
-        session.add(user)
-    else:
-        user.attributes = attributes
-        user.updated_at = now
-    session.flush()
-    return user
+    """Create the user or replace their attributes, atomically (one INSERT ... ON CONFLICT)."""
+    row = {"user_id": user_id, "attributes": attributes, "created_at": now, "updated_at": now}
+    upsert(session, User, [row], update=("attributes", "updated_at"))
+    stmt = select(User).where(User.user_id == user_id).execution_options(populate_existing=True)
+    return session.scalars(stmt).one()
 
 
 def get_user(session: Session, user_id: str) -> User | None:

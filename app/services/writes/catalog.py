@@ -13,8 +13,7 @@ from app.store.models import Item, utcnow
 
 
 def upsert_items(session: Session, items: list[dict[str, Any]]) -> list[Item]:
-    item_store.upsert_items(session, items, utcnow())
-    return [item for item in (session.get(Item, it["item_id"]) for it in items) if item is not None]
+    return item_store.upsert_items(session, items, utcnow())
 
 
 def publish_items(runtime: Runtime, items: list[Item]) -> None:

@@ -1,4 +1,4 @@
-"""The `shoprec` command line: serve, migrate, rebuild, import, demo, evaluate."""
+"""The `shoprec` command line: serve, migrate, rebuild, import, demo, evaluate, openapi."""
 
 from __future__ import annotations
 
@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=["global", "user"], default="global")
     s.add_argument("--test-fraction", type=float, default=0.2)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("openapi", help="print the OpenAPI document the server serves, for client generators")
+    s.add_argument("--output", type=Path, help="write it to this file instead")
+    s.set_defaults(func=cmd_openapi)
     return p
 
 
@@ -216,3 +220,18 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
+    """The document of /openapi.json, without starting the server or touching the store: the
+    security scheme is in it when API keys are configured, as on the server."""
+    import json
+
+    from app.main import create_app
+
+    text = json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -129,3 +129,16 @@ def test_a_405_lists_every_allowed_method(client: TestClient, method: str, path:
     assert response.headers["allow"] == allow
     for allowed in allow.split(", "):
         assert client.request(allowed, path).status_code != 405
+
+
+@pytest.mark.parametrize("cursor", ["AA", "AAA=", "__8", "_w", "c2t1LTE"])
+def test_any_cursor_of_the_pattern_is_a_position(client: TestClient, cursor: str) -> None:
+    # "AA" decodes to a NUL, which PostgreSQL text cannot hold; "__8" is not UTF-8.
+    client.post("/items", json=[{"item_id": f"sku-{i}"} for i in range(3)])
+    response = client.get("/items", params={"cursor": cursor})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("cursor", ["a", "abcde", "a=b", "not a cursor"])
+def test_a_cursor_off_the_pattern_is_a_422(client: TestClient, cursor: str) -> None:
+    assert_422(client.get("/items", params={"cursor": cursor}), "query.cursor")

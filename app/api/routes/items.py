@@ -117,6 +117,8 @@ def _encode_cursor(item_id: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     """The position after which the page starts. Any string of the pattern decodes: a cursor
-    made up by hand is a position too (bytes that are not UTF-8 read as U+FFFD)."""
+    made up by hand is a position too (bytes that are not UTF-8 read as U+FFFD; NUL, which no
+    SQL text holds, as U+0001: no id has a control character, so the order is the same)."""
     data = cursor.rstrip("=")
-    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode(errors="replace")
+    position = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode(errors="replace")
+    return position.replace("\x00", "\x01")

@@ -6,35 +6,35 @@ same `Vocabulary`, and shoprec models train on `confidence_matrix`.  All models,
 references, are scored by the same code (`app.recommender.evaluation`): top-10 with every item the
 user touched in training excluded, truth = items new to the user in the test period.
 
-Rows per data set:
-  shoprec default       what a fresh service with default Settings serves after its first rebuild
-                        on the training events: ALGORITHM=auto tunes then (`tuning_due`), through
-                        the service's own `choose_model` (a temporal holdout of the training events,
-                        TUNE_BUDGET_SECONDS), falling back to `resolve_algorithm` when selection
-                        cannot run; the chosen model is refit on all training events
-  shoprec fallback      DEFAULT_ALGORITHM with the registry's DEFAULT_PARAMS and the default
-                        confidence weights: what `auto` serves when selection cannot run
-  shoprec auto          `select_model` with the data set's own split method and item texts,
-                        within --budget seconds, then refit on all training events
-  ref *                 references, each tuned on the same validation holdout over the grid in
-                        REFERENCE_GRIDS, then refit on all training events:
+Each data set is split twice (--splits): a global time cut (train before it, test after: what a
+deployment sees) and per user (each user's latest 20 % held out).  Rows, each labelled by what ran:
+  served (<model>)      the service path: a fresh SQLite store with default Settings, the training
+                        events imported with their timestamps, `run_rebuild` as the server runs it
+                        (the first rebuild selects the model, ALGORITHM=auto), then `recommend` for
+                        every test shopper, as `GET /users/{id}/recommendations?limit=10` answers
+  model <name> (evaluate_model)
+                        a shoprec model with its registry defaults, fitted on the confidence matrix
+                        and scored by `evaluate_model` (--models; default: the fallback hybrid)
+  ref *                 references, each tuned on a validation holdout carved from training the same
+                        way, over the grid in REFERENCE_GRIDS, then refit on all training events:
                         implicit ALS, implicit BM25 and cosine item-kNN, EASE (below), popularity.
 References see an implicit-feedback matrix built from the same training events, ignoring event
 types: `binary` (1 per touched pair) or `log_count` (log1p of the number of events); which one is
 part of each grid.
 
 Usage (from the repo root):
-  .venv/bin/python benchmarks/accuracy.py [--datasets movielens,grocery,taobao] [--quick]
+  .venv/bin/python benchmarks/accuracy.py [--datasets movielens,grocery,taobao]
+      [--splits global,per_user] [--models hybrid,ease] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import gzip
 import itertools
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -50,31 +50,38 @@ from threadpoolctl import threadpool_limits
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.api.schemas.events import parse_events  # noqa: E402
+from app.api.schemas.events import EventIn, parse_events  # noqa: E402
+from app.bulk_import import ImportReport, write_events  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.recommender.evaluation import (  # noqa: E402
     EvalResult,
     Events,
     Split,
+    SplitMethod,
     evaluate_model,
     evaluate_scorer,
+    evaluate_topk,
     format_table,
-    select_model,
+    holdout_mask,
     temporal_split,
-    training_features,
     validation_split,
 )
 from app.services.building.rebuild import (  # noqa: E402
     DEFAULT_ALGORITHM,
-    _try_choose,
-    resolve_algorithm,
-    tuning_due,
+    run_rebuild,
 )
+from app.services.serving.recommend import Query, recommend  # noqa: E402
+from app.services.serving.runtime import Runtime  # noqa: E402
 from app.shop import EVENT_TYPES, ConfidenceConfig  # noqa: E402
-from app.store.event_arrays import EventArrays  # noqa: E402
+from app.store.db import make_engine, make_session_factory  # noqa: E402
+from app.store.migrate import upgrade  # noqa: E402
 from app.vocabulary import Vocabulary  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data"
+# The shared data sets sit beside the checkout (../shared/data), or beside a folder of checkouts.
+DATA = next(
+    (d / "shared" / "data" for d in REPO.parents if (d / "shared" / "data").is_dir()),
+    REPO.parent / "shared" / "data",
+)
 SEED = 42
 K = 10
 TEST_FRACTION = 0.2
@@ -88,17 +95,20 @@ TEST_FRACTION = 0.2
 class Dataset:
     name: str
     events: Events
+    user_ids: list[str]
     item_ids: list[str]
     item_texts: list[str] | None
-    split_method: str
     rating_max: float
+    validated: list[EventIn]  # in the order of `events`: what the service's path ingests
 
 
 def _epoch(dt: datetime) -> float:
     return dt.timestamp()
 
 
-def to_events(bodies: list[dict[str, Any]], rating_max: float) -> tuple[Events, list[str]]:
+def to_events(
+    bodies: list[dict[str, Any]], rating_max: float
+) -> tuple[Events, list[str], list[str], list[EventIn]]:
     """Validate event bodies as the API does, then encode ids as a rebuild does."""
     validated = parse_events(bodies, rating_max=rating_max)
     users, user_codes = Vocabulary.fit(np.array([e.user_id for e in validated]))
@@ -111,7 +121,7 @@ def to_events(bodies: list[dict[str, Any]], rating_max: float) -> tuple[Events, 
         np.array([e.value for e in validated], dtype=np.float32),
         np.array([_epoch(e.timestamp) for e in validated], dtype=np.float64),
     )
-    return events, items.ids
+    return events, users.ids, items.ids, validated
 
 
 def load_movielens(ratings: Path, movies: Path | None) -> Dataset:
@@ -124,13 +134,13 @@ def load_movielens(ratings: Path, movies: Path | None) -> Dataset:
             }
             for r in csv.DictReader(f)
         ]
-    events, item_ids = to_events(bodies, rating_max=5.0)
+    events, user_ids, item_ids, validated = to_events(bodies, rating_max=5.0)
     texts = None
     if movies is not None and movies.exists():
         with movies.open(newline="") as f:
             genres = {r["movieId"]: r["genres"].replace("|", " ") for r in csv.DictReader(f)}
         texts = [genres.get(i, "") for i in item_ids]
-    return Dataset("movielens", events, item_ids, texts, "per_user", 5.0)
+    return Dataset("movielens", events, user_ids, item_ids, texts, 5.0, validated)
 
 
 def load_grocery(transactions: Path, products: Path | None) -> Dataset:
@@ -144,7 +154,7 @@ def load_grocery(transactions: Path, products: Path | None) -> Dataset:
             }
             for r in csv.DictReader(f)
         ]
-    events, item_ids = to_events(bodies, rating_max=5.0)
+    events, user_ids, item_ids, validated = to_events(bodies, rating_max=5.0)
     texts = None
     if products is not None and products.exists():
         with gzip.open(products, "rt", newline="") as f:
@@ -155,7 +165,7 @@ def load_grocery(transactions: Path, products: Path | None) -> Dataset:
                 for r in csv.DictReader(f)
             }
         texts = [desc.get(i, "") for i in item_ids]
-    return Dataset("grocery", events, item_ids, texts, "global", 5.0)
+    return Dataset("grocery", events, user_ids, item_ids, texts, 5.0, validated)
 
 
 TAOBAO_TYPES = {"pv": "view", "cart": "add_to_cart", "fav": "add_to_cart", "buy": "purchase"}
@@ -177,9 +187,10 @@ def load_taobao(path: Path) -> Dataset:
         }
         for r in rows
     ]
-    events, item_ids = to_events(bodies, rating_max=5.0)
+    events, user_ids, item_ids, validated = to_events(bodies, rating_max=5.0)
     category = {r["item_id"]: f"category_{r['category_id']}" for r in rows}
-    return Dataset("taobao", events, item_ids, [category[i] for i in item_ids], "global", 5.0)
+    texts = [category[i] for i in item_ids]
+    return Dataset("taobao", events, user_ids, item_ids, texts, 5.0, validated)
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,82 +351,96 @@ def run_reference(label: str, split: Split, val: Split, quick: bool) -> EvalResu
 # --------------------------------------------------------------------------------------------
 
 
-def service_settings(rating_max: float) -> Settings:
-    """A fresh service's settings: the defaults, no .env file."""
-    return Settings(_env_file=None, rating_max=rating_max)  # type: ignore[call-arg]
+def served(ds: Dataset, split: Split, is_test: np.ndarray, workdir: Path) -> EvalResult:
+    """What a fresh service with default settings serves: the real path, not a model's scores.
 
-
-def service_choice(split: Split, settings: Settings) -> tuple[str, dict[str, Any], ConfidenceConfig]:
-    """The model the service's first rebuild would serve, given only the training events.
-
-    The same calls as `app.services.building.rebuild._build`: tune when `tuning_due` says so (the first
-    rebuild of a store with ALGORITHM=auto), else, or when selection cannot run, `resolve_algorithm`.
+    A new SQLite store gets the training events with their timestamps through the import service
+    (the API's validation and write), `run_rebuild` runs exactly as the server's rebuild process does
+    (selection included, as `tuning_due` decides on a first rebuild), a `Runtime` loads the stored
+    model as a server does, and `recommend` answers `limit=10` for every test shopper known to
+    training.  Shoppers unknown to training count as misses, as in every other row.
     """
-    t = split.train
-    arrays = EventArrays(
-        users=Vocabulary([f"u{u}" for u in range(split.n_users)]),
-        items=Vocabulary([f"i{i}" for i in range(split.n_items)]),
-        user_codes=t.users.astype(np.int32),
-        item_codes=t.items.astype(np.int32),
-        type_codes=t.types, values=t.values, timestamps=t.timestamps, last_event_id=len(t),
+    db = workdir / f"served_{ds.name}.db"
+    db.unlink(missing_ok=True)
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, rating_max=ds.rating_max, database_url=f"sqlite:///{db}"
     )
-    base = settings.confidence_config()
-    choice, _ = _try_choose(arrays, settings, base) if tuning_due(settings, None) else (None, None)
-    if choice is not None:
-        return choice.algorithm, choice.params, choice.config
-    algorithm, params, config, _ = resolve_algorithm(settings.algorithm, None, base)
-    return algorithm, params, config
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        upgrade(engine)
+        train = [e for e, held in zip(ds.validated, is_test.tolist(), strict=True) if not held]
+        t0 = time.perf_counter()
+        with make_session_factory(engine).begin() as session:
+            write_events(session, train, ImportReport())
+        ingest_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        result = run_rebuild(settings, engine=engine)
+        rebuild_s = time.perf_counter() - t0
+        runtime = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine))
+        runtime.refresh_catalog()
+        runtime.load_latest_model()
+        meta = runtime.model.meta
+
+        # Answers are item ids; the truth is in the split's training item codes.
+        code_of = {ds.item_ids[c]: t for t, c in enumerate(split.item_ids.tolist())}
+        recommended = np.full((split.n_eval, K), -1, dtype=np.int32)
+        t0 = time.perf_counter()
+        for row, u in enumerate(split.eval_users.tolist()):
+            if u < 0:
+                continue
+            user_id = ds.user_ids[int(split.user_ids[u])]
+            answer = recommend(runtime, Query(user_id=user_id, limit=K))
+            codes = [code_of.get(item["item_id"], -1) for item in answer["items"]]
+            recommended[row, : len(codes)] = codes
+        serve_s = time.perf_counter() - t0
+    finally:
+        engine.dispose()
+        db.unlink(missing_ok=True)
+    metrics = evaluate_topk(recommended, split.truth)
+    print(f"served: {len(train):,} events imported in {ingest_s:.0f}s, rebuild {rebuild_s:.0f}s "
+          f"({result.stages}), {meta.algorithm} {meta.params}; {split.n_eval:,} shoppers served in "
+          f"{serve_s:.1f}s", flush=True)
+    return EvalResult(f"served ({meta.algorithm})", meta.algorithm, dict(meta.params), metrics,
+                      rebuild_s, serve_s)
 
 
-def run_dataset(ds: Dataset, quick: bool, budget: float) -> list[EvalResult]:
-    split = temporal_split(ds.events, ds.split_method, TEST_FRACTION)  # type: ignore[arg-type]
-    val = validation_split(split, ds.split_method, TEST_FRACTION)  # type: ignore[arg-type]
+def run_dataset(
+    ds: Dataset, method: SplitMethod, quick: bool, models: list[str], workdir: Path
+) -> list[EvalResult]:
+    is_test, _ = holdout_mask(ds.events, method, TEST_FRACTION)
+    split = temporal_split(ds.events, method, TEST_FRACTION)
+    val = validation_split(split, method, TEST_FRACTION)
     print(
-        f"\n## {ds.name}: {len(ds.events):,} events, {split.n_users:,} users x {split.n_items:,} "
-        f"items in training, {split.n_eval:,} test users, {ds.split_method} split "
-        f"({TEST_FRACTION:.0%} test)",
+        f"\n## {ds.name}, {method} split: {len(ds.events):,} events, {split.n_users:,} users x "
+        f"{split.n_items:,} items in training, {split.n_eval:,} test users ({TEST_FRACTION:.0%} test)",
         flush=True,
     )
-    settings = service_settings(ds.rating_max)
-    config = settings.confidence_config()
-    t0 = time.perf_counter()
-    algorithm, params, service_config_ = service_choice(split, settings)
-    print(f"service (ALGORITHM={settings.algorithm}, TUNE_BUDGET_SECONDS="
-          f"{settings.tune_budget_seconds:g}): {algorithm} {params} in "
-          f"{time.perf_counter() - t0:.0f}s", flush=True)
-    results = [
-        evaluate_model(algorithm, split, params, service_config_, k=K,
-                       item_features=ds.item_texts, label=f"shoprec default ({algorithm})"),
-        evaluate_model(DEFAULT_ALGORITHM, split, None, config, k=K, item_features=ds.item_texts,
-                       label=f"shoprec fallback ({DEFAULT_ALGORITHM})"),
-    ]
-    # Selection sees the training events only; its item texts are indexed by training item codes.
-    sel = select_model(
-        split.train, budget, method=ds.split_method,  # type: ignore[arg-type]
-        test_fraction=TEST_FRACTION, k=K, base_config=config,
-        item_features=training_features(ds.item_texts, split),
-    )
-    results.append(evaluate_model(sel.model, split, sel.params, sel.config, k=K,
-                                  item_features=ds.item_texts, label=f"shoprec auto ({sel.model})"))
-    changed = {f: v for f, v in dataclasses.asdict(sel.config).items()
-               if getattr(config, f) != v}
-    print(f"auto-selection: {len(sel.table)} candidates in {sel.seconds:.0f}s -> {sel.model} "
-          f"{sel.params} confidence changes {changed or 'none'}; skipped "
-          f"{[s for s, _ in sel.skipped]}", flush=True)
-
+    results = [served(ds, split, is_test, workdir)]
+    config = ConfidenceConfig(rating_max=ds.rating_max, rating_neutral=ds.rating_max / 2)
+    for name in models:
+        results.append(evaluate_model(name, split, None, config, k=K, item_features=ds.item_texts,
+                                      label=f"model {name} (evaluate_model)"))
     for label in REFERENCE_GRIDS:
         r = run_reference(label, split, val, quick)
         results.append(r)
         print(f"  {label}: tuned {r.params}", flush=True)
+    best = max(results[len(models) + 1:], key=lambda r: r.metrics["ndcg"])
+    print(f"served / best tuned reference ({best.label}): "
+          f"{results[0].metrics['ndcg'] / max(best.metrics['ndcg'], 1e-12):.3f}", flush=True)
     return results
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--datasets", default="movielens,grocery,taobao")
-    p.add_argument("--quick", action="store_true", help="small grids and selection budget")
-    p.add_argument("--budget", type=float, default=None,
-                   help="seconds for shoprec's auto-selection (default 120, --quick 30)")
+    p.add_argument("--splits", default="global,per_user",
+                   help="global (a time cut, the deployment's split) and/or per_user")
+    p.add_argument("--quick", action="store_true", help="small reference grids")
+    p.add_argument("--models", default=DEFAULT_ALGORITHM,
+                   help="shoprec models scored by evaluate_model with their defaults, beside the "
+                        "served row (comma-separated registry names; empty for none)")
+    p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()),
+                   help="where the served row's scratch SQLite store is made (and removed)")
     p.add_argument("--movielens", type=Path, default=DATA / "ml-latest-small" / "ratings.csv")
     p.add_argument("--movies", type=Path, default=DATA / "ml-latest-small" / "movies.csv")
     p.add_argument("--grocery", type=Path,
@@ -423,7 +448,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--products", type=Path, default=DATA / "complete-journey" / "products.csv.gz")
     p.add_argument("--taobao", type=Path, default=DATA / "taobao" / "UserBehavior_sample.csv")
     args = p.parse_args(argv)
-    budget = args.budget if args.budget is not None else (30.0 if args.quick else 120.0)
+    splits = [m.strip() for m in args.splits.split(",") if m.strip()]
+    if not splits or set(splits) - {"global", "per_user"}:
+        p.error("--splits takes global and/or per_user")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
 
     loaders = {
         "movielens": lambda: load_movielens(args.movielens, args.movies),
@@ -441,8 +469,9 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             ds = loaders[name]()
             print(f"loaded {name} in {time.perf_counter() - t0:.1f}s", flush=True)
-            results = run_dataset(ds, args.quick, budget)
-            print(format_table(results, k=K), flush=True)
+            for method in splits:
+                results = run_dataset(ds, method, args.quick, models, args.workdir)  # type: ignore[arg-type]
+                print(format_table(results, k=K), flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ from app.recommender.hybrid import COMPONENT_MODELS, Hybrid
 # first, so a short budget still covers them: the hybrid, then its components' order.
 MODELS: dict[str, type[Recommender]] = {Hybrid.name: Hybrid, **COMPONENT_MODELS}
 
+# The model served until a selection ran, and the one a selection keeps unless a challenger beats
+# it with confidence (`app.recommender.evaluation.selection`).
+DEFAULT_MODEL = "hybrid"
+
 # EASE and log popularity blended half and half: the one default closest to the best tuned
 # reference on all three shared sets (MovieLens, grocery, Taobao; benchmarks/README.md), where
 # EASE alone loses to popularity on grocery and Taobao and popularity alone loses on MovieLens.

@@ -1,22 +1,26 @@
-"""Automatic model selection on a temporal holdout, within a time budget.
+"""Automatic model selection that predicts which model wins on a shop's *future* events.
 
-Rule: the winner is the candidate with the highest NDCG@k on the holdout; ties go to the candidate
-evaluated first, and since every model's defaults are evaluated before any tuned variant, a tuned
-variant must beat the defaults strictly to be chosen.
+The deployment is emulated: train on the events before a cut, recommend, score on the events after
+it.  Several cuts (rolling origin, `rolling_splits`) are averaged, so a model that only suits the
+last days' quirks does not win by luck.  Candidates are compared with the default model shopper by
+shopper (paired), and the default is kept unless a challenger beats it with confidence: the lower
+bound of a bootstrap interval of the mean per-shopper NDCG gain must be above zero.
 
-Order of work, so that stopping at any point still leaves the best answer found so far:
-  1. every model with its default parameters and the base confidence config (until one has run,
-     the budget is ignored, so there is a winner; a model that cannot take the data, e.g. EASE
-     over its item limit, is skipped and reported in `Selection.skipped`);
-  2. a few confidence configs (event-type weights, saturation, recency) for the best model so far;
-  3. each model's grid from the registry with the best config, best default model first.
-A candidate is skipped, not started, when the same model's previous run took longer than what is
-left of the budget, so the budget is overshot by at most one run of a model known to fit in it.
+The search is bounded by work, never by the clock, so the same events give the same choice on an
+idle and on a loaded machine:
+  - a large store is judged on a sample: whole shoppers drawn by a seeded permutation until
+    `max_events` events, on the `max_items` items most shoppers of the sample touched;
+  - each candidate's cost is *estimated* from the sample's shape (`estimated_seconds`: nominal
+    seconds of an idle 2-core machine), and the candidates that the budget cannot cover are cut
+    from the tail of the list before anything runs.  The default model always runs.
+Fits are shared: a blend's components, and the same model under another blend weight, are fitted
+once per fold, so the blend weights cost only their scoring.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -24,17 +28,55 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from app.recommender.evaluation.evaluate import EvalResult, ItemFeatures, evaluate_model
-from app.recommender.evaluation.split import Events, SplitMethod, temporal_split
-from app.recommender.registry import DEFAULT_PARAMS, GRIDS, MODELS
+from app.recommender.base import Recommender
+from app.recommender.evaluation.evaluate import (
+    EvalResult,
+    ItemFeatures,
+    recommend_users,
+    seen_matrix,
+    train_matrix,
+    training_features,
+)
+from app.recommender.evaluation.metrics import METRIC_NAMES, per_user_metrics
+from app.recommender.evaluation.split import Events, Split, SplitMethod, rolling_splits
+from app.recommender.hybrid import Hybrid
+from app.recommender.registry import DEFAULT_MODEL, DEFAULT_PARAMS, GRIDS, make_model
 from app.shop import ConfidenceConfig
 
 logger = logging.getLogger(__name__)
 
 SELECTION_RULE = (
-    "highest NDCG@{k} on a temporal holdout; ties go to the earlier candidate (defaults first)"
+    "mean NDCG@{k} over {folds} rolling-origin cuts; the default ({default}) is kept unless a "
+    "challenger's per-shopper gain over it has a {confidence:.0%} bootstrap lower bound above 0"
 )
+FOLDS = 2
+FOLD_FRACTION = 0.1
+MAX_EVENTS = 150_000  # the sample a large store is judged on (whole shoppers)
+MAX_ITEMS = 6_000  # its most touched items
+CONFIDENCE = 0.95
+BOOTSTRAP_ROUNDS = 1000
+SEED = 7
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model to evaluate: a registry name, its parameters (over the registry's defaults) and
+    the confidence config its matrix is built with."""
+
+    label: str
+    model: str
+    params: Mapping[str, Any]
+    config: ConfidenceConfig
+
+    def components(self) -> list[tuple[str, dict[str, Any], float]]:
+        """(name, explicit params, weight) of each fitted part: a hybrid's components, else itself."""
+        if self.model != "hybrid":
+            return [(self.model, dict(self.params), 1.0)]
+        merged = {**DEFAULT_PARAMS["hybrid"], **self.params}
+        return [(c["name"], dict(c.get("params", {})), float(c.get("weight", 1.0)))
+                for c in merged["components"]]
 
 
 @dataclass
@@ -49,6 +91,8 @@ class Selection:
     rule: str
     seconds: float
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    method: SplitMethod = "global"
+    sample: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def confidence_candidates(base: ConfidenceConfig) -> list[ConfidenceConfig]:
@@ -67,113 +111,265 @@ def confidence_candidates(base: ConfidenceConfig) -> list[ConfidenceConfig]:
     return [base] + [v for v in variants if v != base]
 
 
+def _blend(personal: str, weight: float, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"components": [
+        {"name": personal, "params": dict(params or {}), "weight": round(1.0 - weight, 4)},
+        {"name": "popularity", "params": {"log_scale": True}, "weight": weight},
+    ]}
+
+
+def default_candidates(base: ConfidenceConfig, *, with_features: bool = False) -> list[Candidate]:
+    """The default model first, then challengers, cheapest and most promising first: what the
+    budget cuts is the tail.  Blends of a model already fitted cost only their scoring."""
+    c = [Candidate(f"{DEFAULT_MODEL} (default)", DEFAULT_MODEL, {}, base)]
+    for w in (0.2, 0.35, 0.65, 0.8):
+        c.append(Candidate(f"ease + {w:g} popularity", "hybrid", _blend("ease", w), base))
+    c.append(Candidate("ease", "ease", {}, base))
+    c.append(Candidate("popularity", "popularity", {}, base))
+    c.append(Candidate("itemknn", "itemknn", {}, base))
+    for w in (0.2, 0.5):
+        c.append(Candidate(f"itemknn + {w:g} popularity", "hybrid", _blend("itemknn", w), base))
+    c.append(Candidate("als", "als", {}, base))
+    for j, config in enumerate(confidence_candidates(base)[1:], start=1):
+        c.append(Candidate(f"{DEFAULT_MODEL} (config {j})", DEFAULT_MODEL, {}, config))
+    for name in ("ease", "itemknn", "als"):
+        for params in GRIDS.get(name, ()):
+            c.append(Candidate(f"{name} {_short(params)}", name, params, base))
+    c.append(Candidate("userknn", "userknn", {}, base))
+    c.append(Candidate("svd", "svd", {}, base))
+    if with_features:
+        c.append(Candidate("content", "content", {}, base))
+    return c
+
+
+# --- work estimates ---------------------------------------------------------------------------
+# Nominal seconds on an idle 2-core machine, from the sample's shape.  They only decide which
+# candidates fit the budget; being estimates of the data, not clock readings, they make the
+# choice independent of the machine's load.
+
+def estimated_seconds(name: str, params: Mapping[str, Any], n_users: int, n_items: int,
+                      nnz: int) -> float:
+    """A component's fit, estimated from its training matrix's shape."""
+    p = {**DEFAULT_PARAMS.get(name, {}), **params}
+    per_user = nnz / max(n_users, 1)
+    if name == "ease":
+        m = min(n_items, int(p.get("max_items", n_items)))
+        return 1.2e-11 * m**3 + 2e-9 * nnz * per_user
+    if name in ("itemknn", "userknn"):
+        return 2e-8 * nnz * per_user + 1e-7 * (n_users + n_items)
+    if name in ("als", "svd"):
+        f = int(p.get("factors", 64))
+        iterations = int(p.get("iterations", 15)) if name == "als" else 3
+        return iterations * (4e-9 * nnz * f + 4e-10 * (n_users + n_items) * f * f)
+    if name == "content":
+        return 1e-7 * n_items * 20
+    return 1e-8 * nnz  # popularity
+
+
+def _score_seconds(n_eval: int, n_items: int, n_parts: int) -> float:
+    return 5e-9 * n_eval * n_items * n_parts
+
+
+# --- the search -------------------------------------------------------------------------------
+
+def sample_events(events: Events, max_events: int, max_items: int, seed: int = SEED) -> Events:
+    """Whole shoppers in a seeded random order until `max_events`, then their `max_items` most
+    touched items.  The events themselves are left as they are (same codes, same order)."""
+    keep = np.ones(len(events), dtype=bool)
+    if len(events) > max_events:
+        users, counts = np.unique(events.users, return_counts=True)
+        order = np.random.default_rng(seed).permutation(len(users))
+        cum = np.cumsum(counts[order])
+        chosen = users[order[: int(np.searchsorted(cum, max_events)) + 1]]
+        keep &= np.isin(events.users, chosen)
+    users, items = events.users[keep], events.items[keep]
+    width = int(items.max()) + 1 if len(items) else 1
+    pairs = np.unique(users * width + items)  # distinct (shopper, item) pairs
+    items, item_users = np.unique(pairs % width, return_counts=True)
+    if len(items) > max_items:
+        head = items[np.argsort(-item_users, kind="stable")[:max_items]]
+        keep &= np.isin(events.items, head)
+    return events.subset(keep) if not keep.all() else events
+
+
 def select_model(
     events: Events,
     budget_seconds: float,
     *,
     method: SplitMethod = "global",
-    test_fraction: float = 0.2,
+    folds: int = FOLDS,
+    fold_fraction: float = FOLD_FRACTION,
     k: int = 10,
-    models: Sequence[str] | None = None,
-    grids: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    candidates: Sequence[Candidate] | None = None,
     base_config: ConfidenceConfig | None = None,
-    configs: Sequence[ConfidenceConfig] | None = None,
     item_features: ItemFeatures | None = None,
+    max_events: int = MAX_EVENTS,
+    max_items: int = MAX_ITEMS,
+    confidence: float = CONFIDENCE,
+    seed: int = SEED,
 ) -> Selection:
     """Pick a model, its parameters and a confidence config for these events.
 
-    `item_features` (matrix rows or texts) are indexed by the item codes of `events`.  `models`
-    defaults to every registered model (content only when features are given); `grids` to the
-    registry's GRIDS; `configs` to `confidence_candidates(base_config)`.
+    `candidates[0]` is the default, kept unless a challenger wins with confidence; the default list
+    is `default_candidates(base_config)`.  `item_features` (matrix rows or texts) are indexed by the
+    item codes of `events`.  `budget_seconds` bounds the *estimated* work (module docstring).
     """
     start = time.perf_counter()
-    split = temporal_split(events, method, test_fraction)
     base_config = base_config if base_config is not None else ConfidenceConfig()
-    grids = GRIDS if grids is None else grids
-    configs = confidence_candidates(base_config) if configs is None else list(configs)
-    if models is None:
-        models = [m for m in MODELS if item_features is not None or m not in _NEEDS_FEATURES]
+    if candidates is None:
+        candidates = default_candidates(base_config, with_features=item_features is not None)
+    if not candidates:
+        raise ValueError("no candidates to select from")
+    sample = sample_events(events, max_events, max_items, seed)
+    splits = rolling_splits(sample, method, folds, fold_fraction)
+    if any(s.n_eval == 0 for s in splits):
+        raise ValueError("a rolling-origin cut has no shopper to judge by")
+    plan = _plan(candidates, splits, budget_seconds)
 
+    per_user: dict[str, list[np.ndarray]] = {c.label: [] for c in plan}
+    means: dict[str, list[dict[str, float]]] = {c.label: [] for c in plan}
+    fit_s: dict[str, float] = dict.fromkeys(per_user, 0.0)
+    predict_s: dict[str, float] = dict.fromkeys(per_user, 0.0)
+    skipped: dict[str, str] = {}
+    for split in splits:
+        features = training_features(item_features, split)
+        fitted: dict[tuple[ConfidenceConfig, str], Recommender | Exception] = {}
+        matrices: dict[ConfidenceConfig, sp.csr_matrix] = {}
+        seen = seen_matrix(split)
+        for cand in plan:
+            if cand.label in skipped:
+                continue
+            X = matrices.get(cand.config)
+            if X is None:
+                X = matrices[cand.config] = train_matrix(split, cand.config)
+            t0 = time.perf_counter()
+            try:
+                model = _fitted(cand, X, fitted, features)
+            except (ValueError, np.linalg.LinAlgError, MemoryError) as exc:
+                # A model that cannot take this data is not a candidate; the others go on.
+                logger.warning("selection: %s skipped: %s", cand.label, exc)
+                skipped[cand.label] = str(exc)
+                continue
+            t1 = time.perf_counter()
+            recommended = recommend_users(model, split.eval_users, k, exclude=seen)
+            metrics = per_user_metrics(recommended, split.truth)
+            fit_s[cand.label] += t1 - t0
+            predict_s[cand.label] += time.perf_counter() - t1
+            per_user[cand.label].append(metrics["ndcg"])
+            means[cand.label].append({m: float(v.mean()) for m, v in metrics.items()})
+        del fitted, matrices
+
+    default = plan[0]
+    if default.label in skipped:
+        raise ValueError(f"the default model could not be fitted: {skipped[default.label]}")
+    base_ndcg = np.concatenate(per_user[default.label])
+    rng_seed = seed
     table: list[EvalResult] = []
-    skipped: list[tuple[str, str]] = []
-    last_seconds: dict[str, float] = {}
-
-    def remaining() -> float:
-        return budget_seconds - (time.perf_counter() - start)
-
-    def run(name: str, params: Mapping[str, Any] | None, config: ConfidenceConfig, label: str,
-            force: bool = False) -> EvalResult | None:
-        if not force and remaining() <= last_seconds.get(name, 0.0):
-            return None
-        try:
-            result = evaluate_model(
-                name, split, params, config, k=k, item_features=item_features, label=label
-            )
-        except (ValueError, np.linalg.LinAlgError, MemoryError) as exc:
-            # A model that cannot take this data (EASE over max_items, a singular system) is
-            # not a candidate here; tuning goes on with the others.
-            logger.warning("selection: %s skipped: %s", label, exc)
-            skipped.append((label, str(exc)))
-            last_seconds[name] = float("inf")
-            return None
-        last_seconds[name] = result.fit_seconds + result.predict_seconds
-        table.append(result)
-        return result
-
-    # 1. Defaults: a winner exists even if the budget only covers the first.
-    defaults = []
-    for name in models:
-        r = run(name, None, base_config, f"{name} (defaults)", force=not table)
-        if r is not None:
-            defaults.append(r)
-    if not table:
-        raise ValueError(f"no model could be fitted to these events: {skipped}")
-    best = _best(table)
-
-    # 2. Confidence configs for the best model; the base config was already run.
-    best_config = base_config
-    for j, config in enumerate(configs):
-        if config == base_config:
+    best, best_ndcg = default, float(base_ndcg.mean())
+    for cand in plan:
+        if cand.label in skipped:
             continue
-        r = run(best.model, _explicit(best), config, f"{best.model} (config {j})")
-        if r is not None and r.metrics["ndcg"] > best.metrics["ndcg"]:
-            best, best_config = r, config
+        ndcg = np.concatenate(per_user[cand.label])
+        gain, low = _paired_gain(ndcg - base_ndcg, confidence, rng_seed)
+        metrics = {m: float(np.mean([f[m] for f in means[cand.label]]))
+                   for m in METRIC_NAMES if m != "coverage"}
+        metrics.update(ndcg_gain=gain, ndcg_gain_low=low)
+        row = EvalResult(cand.label, cand.model, dict(cand.params), metrics,
+                         fit_s[cand.label], predict_s[cand.label], config=cand.config)
+        table.append(row)
+        if cand is not default and low > 0 and metrics["ndcg"] > best_ndcg:
+            best, best_ndcg = cand, metrics["ndcg"]
 
-    # 3. Grids, most promising model first.
-    for d in sorted(defaults, key=lambda r: -r.metrics["ndcg"]):
-        for params in grids.get(d.model, ()):
-            r = run(d.model, params, best_config, f"{d.model} {_short(params)}")
-            if r is not None and r.metrics["ndcg"] > best.metrics["ndcg"]:
-                best = r
-
+    winner = next(r for r in table if r.label == best.label)
     seconds = time.perf_counter() - start
-    logger.info(
-        "selected %s %s (ndcg@%d %.4f) from %d candidates in %.1fs",
-        best.model, best.params, k, best.metrics["ndcg"], len(table), seconds,
-    )
+    logger.info("selected %s (ndcg@%d %.4f, default %.4f) from %d candidates in %.1fs",
+                best.label, k, best_ndcg, float(base_ndcg.mean()), len(table), seconds)
     return Selection(
         model=best.model,
-        params=dict(best.params),
-        config=best.config if best.config is not None else best_config,
-        metrics=best.metrics,
+        params=_explicit(best),
+        config=best.config,
+        metrics=winner.metrics,
         table=table,
-        rule=SELECTION_RULE.format(k=k),
+        rule=SELECTION_RULE.format(k=k, folds=len(splits), default=default.label,
+                                   confidence=confidence),
         seconds=seconds,
-        skipped=skipped,
+        skipped=list(skipped.items()),
+        method=method,
+        sample={"events": len(sample), "shoppers": int(len(np.unique(sample.users))),
+                "items": int(len(np.unique(sample.items))),
+                "judged": int(sum(s.n_eval for s in splits)), "candidates": len(plan),
+                "of_candidates": len(candidates)},
     )
 
 
-# Models that score from item features alone and cannot run without them.
-_NEEDS_FEATURES = frozenset({"content"})
+def _plan(candidates: Sequence[Candidate], splits: Sequence[Split], budget: float) -> list[Candidate]:
+    """The candidates whose estimated work fits the budget, in order (the default always)."""
+    done: set[tuple[ConfidenceConfig, str]] = set()
+    spent = 0.0
+    plan: list[Candidate] = []
+    for n, cand in enumerate(candidates):
+        cost = 0.0
+        new = []
+        for name, params, _ in cand.components():
+            key = (cand.config, _key(name, params))
+            if key not in done:
+                new.append(key)
+                for s in splits:
+                    cost += estimated_seconds(name, params, s.n_users, s.n_items, len(s.train))
+        cost += sum(_score_seconds(s.n_eval, s.n_items, len(cand.components())) for s in splits)
+        if n > 0 and spent + cost > budget:
+            continue  # a cheaper one later in the list may still fit
+        spent += cost
+        done.update(new)
+        plan.append(cand)
+    return plan
 
 
-def _best(results: Sequence[EvalResult]) -> EvalResult:
-    # max() keeps the first of equal keys: the earlier candidate wins ties.
-    return max(results, key=lambda r: r.metrics["ndcg"])
+def _fitted(cand: Candidate, X: sp.csr_matrix,
+            fitted: dict[tuple[ConfidenceConfig, str], Recommender | Exception],
+            features: ItemFeatures | None) -> Recommender:
+    parts = []
+    for name, params, weight in cand.components():
+        key = (cand.config, _key(name, params))
+        model = fitted.get(key)
+        if model is None:
+            try:
+                model = make_model(name, params or None, item_features=features).fit(X)
+            except (ValueError, np.linalg.LinAlgError, MemoryError) as exc:
+                model = exc
+            fitted[key] = model
+        if isinstance(model, Exception):
+            raise model
+        parts.append((model, weight))
+    if cand.model != "hybrid":
+        return parts[0][0]
+    blend = Hybrid(parts)
+    blend.n_users, blend.n_items = X.shape
+    return blend
 
 
-def _explicit(result: EvalResult) -> dict[str, Any] | None:
-    return dict(result.params) if result.params else dict(DEFAULT_PARAMS.get(result.model, {}))
+def _paired_gain(diff: np.ndarray, confidence: float, seed: int) -> tuple[float, float]:
+    """Mean per-shopper gain and the lower bound of its bootstrap interval (one-sided)."""
+    if len(diff) == 0:
+        return 0.0, 0.0
+    if not diff.any():
+        return 0.0, 0.0
+    rng = np.random.default_rng(seed)
+    n = len(diff)
+    rounds = []
+    for start in range(0, BOOTSTRAP_ROUNDS, 100):
+        b = min(100, BOOTSTRAP_ROUNDS - start)
+        rounds.append(diff[rng.integers(0, n, size=(b, n))].mean(axis=1))
+    boot = np.concatenate(rounds)
+    return float(diff.mean()), float(np.quantile(boot, 1.0 - confidence))
+
+
+def _key(name: str, params: Mapping[str, Any]) -> str:
+    return name + json.dumps({**DEFAULT_PARAMS.get(name, {}), **params}, sort_keys=True, default=str)
+
+
+def _explicit(cand: Candidate) -> dict[str, Any]:
+    return {**DEFAULT_PARAMS.get(cand.model, {}), **cand.params}
 
 
 def _short(params: Mapping[str, Any]) -> str:

@@ -95,15 +95,16 @@ class Split:
 
 
 def global_time_split(events: Events, test_fraction: float = 0.2) -> Split:
-    """Train on events before a single time cut, test on the rest.
+    """Train on events before a single time cut, test on the rest (see `holdout_mask`)."""
+    is_test, cutoff = holdout_mask(events, "global", test_fraction)
+    return _make_split(events, is_test, cutoff)
 
-    The cut is the timestamp quantile that leaves about `test_fraction` of the events in the test
+
+def _global_mask(events: Events, test_fraction: float) -> tuple[np.ndarray, float]:
+    """The cut is the timestamp quantile that leaves about `test_fraction` of the events in the test
     period.  A quantile rather than a fraction of the time span, because a few stray timestamps far
     from the bulk (Taobao has some) would otherwise move the cut to where there is no data.
     """
-    _check_fraction(test_fraction)
-    if len(events) == 0:
-        raise ValueError("no events to split")
     ts = np.sort(events.timestamps)
     cutoff = float(ts[min(len(ts) - 1, int(np.floor(len(ts) * (1.0 - test_fraction))))])
     if cutoff == ts[0]:
@@ -112,20 +113,20 @@ def global_time_split(events: Events, test_fraction: float = 0.2) -> Split:
         if len(later) == 0:
             raise ValueError("every event has the same timestamp; there is no past to train on")
         cutoff = float(later[0])
-    is_test = events.timestamps >= cutoff
-    return _make_split(events, is_test, cutoff)
+    return events.timestamps >= cutoff, cutoff
 
 
 def per_user_split(events: Events, test_fraction: float = 0.2) -> Split:
-    """Hold out each user's most recent `test_fraction` of events.
+    """Hold out each user's most recent `test_fraction` of events (see `holdout_mask`)."""
+    is_test, _ = holdout_mask(events, "per_user", test_fraction)
+    return _make_split(events, is_test, None)
 
-    A user with n events gives ceil(n * test_fraction) of them to test, capped at n - 1 so every user
-    keeps a history to be recommended from; ties in time are broken by input order, so the split is
-    deterministic.
+
+def _per_user_mask(events: Events, test_fraction: float) -> np.ndarray:
+    """A user with n events gives ceil(n * test_fraction) of them to test, capped at n - 1 so every
+    user keeps a history to be recommended from; ties in time are broken by input order, so the
+    split is deterministic.
     """
-    _check_fraction(test_fraction)
-    if len(events) == 0:
-        raise ValueError("no events to split")
     order = np.lexsort((np.arange(len(events)), events.timestamps, events.users))
     users_sorted = events.users[order]
     starts = np.flatnonzero(np.r_[True, users_sorted[1:] != users_sorted[:-1]])
@@ -136,15 +137,80 @@ def per_user_split(events: Events, test_fraction: float = 0.2) -> Split:
     is_test_sorted = rank >= np.repeat(counts - n_test, counts)
     is_test = np.empty(len(events), dtype=bool)
     is_test[order] = is_test_sorted
-    return _make_split(events, is_test, None)
+    return is_test
+
+
+def holdout_mask(
+    events: Events, method: SplitMethod, test_fraction: float = 0.2
+) -> tuple[np.ndarray, float | None]:
+    """Which events a split holds out (a boolean mask in input order), and the global cut if any.
+
+    What a split trains on is exactly `events.subset(~mask)`: a benchmark can feed those events to
+    a real service and score its answers against the same truth.
+    """
+    _check_fraction(test_fraction)
+    if len(events) == 0:
+        raise ValueError("no events to split")
+    if method == "global":
+        return _global_mask(events, test_fraction)
+    if method == "per_user":
+        return _per_user_mask(events, test_fraction), None
+    raise ValueError(f"unknown split method {method!r}; expected 'global' or 'per_user'")
 
 
 def temporal_split(events: Events, method: SplitMethod, test_fraction: float = 0.2) -> Split:
-    """Dispatch to `global_time_split` or `per_user_split` by name."""
+    """A global time cut or a per-user holdout of the latest events, by name."""
+    is_test, cutoff = holdout_mask(events, method, test_fraction)
+    return _make_split(events, is_test, cutoff)
+
+
+def rolling_splits(
+    events: Events, method: SplitMethod, folds: int = 2, fold_fraction: float = 0.1
+) -> list[Split]:
+    """Rolling-origin splits: fold 0 tests on the newest `fold_fraction` of the events, fold 1 on the
+    slice before it (training on what precedes that slice, the newer events set aside), and so on.
+
+    Each fold emulates a deployment at a different moment, so a choice that only suits the last
+    days' quirks shows up as a disagreement between folds.  `global` cuts at timestamp quantiles;
+    `per_user` takes each user's latest events, slice by slice (a user keeps at least one event
+    in every fold's training).
+    """
+    if folds < 1:
+        raise ValueError(f"folds must be >= 1, got {folds}")
+    _check_fraction(fold_fraction * folds)
+    if len(events) == 0:
+        raise ValueError("no events to split")
     if method == "global":
-        return global_time_split(events, test_fraction)
+        ts = np.sort(events.timestamps)
+        n = len(ts)
+        splits = []
+        for j in range(folds):
+            hi = np.inf if j == 0 else float(ts[int(np.floor(n * (1.0 - j * fold_fraction)))])
+            lo = float(ts[min(n - 1, int(np.floor(n * (1.0 - (j + 1) * fold_fraction))))])
+            keep = events.timestamps < hi
+            kept = events.subset(keep)
+            if len(kept) == 0 or not (kept.timestamps < lo).any():
+                raise ValueError("too few distinct timestamps for a past and a future in every fold")
+            splits.append(_make_split(kept, kept.timestamps >= lo, lo))
+        return splits
     if method == "per_user":
-        return per_user_split(events, test_fraction)
+        order = np.lexsort((np.arange(len(events)), events.timestamps, events.users))
+        users_sorted = events.users[order]
+        starts = np.flatnonzero(np.r_[True, users_sorted[1:] != users_sorted[:-1]])
+        counts = np.diff(np.r_[starts, len(order)])
+        rank = np.empty(len(events), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - np.repeat(starts, counts)
+        count = np.empty(len(events), dtype=np.int64)
+        count[order] = np.repeat(counts, counts)
+        per_fold = np.ceil(count * fold_fraction).astype(np.int64)
+        splits = []
+        for j in range(folds):
+            hi = np.maximum(count - j * per_fold, 1)
+            lo = np.maximum(count - (j + 1) * per_fold, 1)
+            keep = rank < hi
+            kept = events.subset(keep)
+            splits.append(_make_split(kept, (rank >= lo)[keep], None))
+        return splits
     raise ValueError(f"unknown split method {method!r}; expected 'global' or 'per_user'")
 
 

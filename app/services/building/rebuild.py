@@ -27,7 +27,7 @@ from app.recommender.content import TfidfVectorizer
 from app.recommender.itemknn import ItemKNN, explain_all
 from app.recommender.matrix import confidence_matrix
 from app.recommender.popularity import popularity_scores
-from app.recommender.registry import DEFAULT_PARAMS, make_model
+from app.recommender.registry import DEFAULT_MODEL, DEFAULT_PARAMS, make_model
 from app.recommender.topn import recommend_all
 from app.services.building.tuning import Choice, choose_model
 from app.services.serving.model import ModelMeta, ServingModel
@@ -43,8 +43,7 @@ from app.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-# EASE + log popularity: closest to the best reference on every shared set (README, Accuracy).
-DEFAULT_ALGORITHM = "hybrid"
+DEFAULT_ALGORITHM = DEFAULT_MODEL  # served until a selection ran (README, Models)
 NEIGHBOURS_K = 50  # item-item neighbours kept for real-time re-scoring, similar items, reasons
 DEAD_LOCK_ATTEMPTS = 30  # x 0.1 s: how long a dead rebuild process's lock may take to free
 

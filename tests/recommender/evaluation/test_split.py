@@ -10,6 +10,7 @@ from app.recommender.evaluation.split import (
     Split,
     global_time_split,
     per_user_split,
+    rolling_splits,
     temporal_split,
     validation_split,
 )
@@ -124,3 +125,45 @@ def test_split_invariants(ev: Events, fraction: float) -> None:
     _check_truth_is_new_to_each_user(g)
     assert (g.train.timestamps < g.cutoff).all()
     assert g.n_users + g.n_eval >= 1
+
+
+def _log(n_users: int = 30, per_user: int = 20) -> Events:
+    rng = np.random.default_rng(5)
+    users = np.repeat(np.arange(n_users), per_user)
+    items = rng.integers(0, 15, len(users))
+    ts = rng.permutation(len(users)).astype(np.float64)  # distinct times, interleaved users
+    return Events.from_arrays(users, items, np.zeros(len(users), np.int8), timestamps=ts)
+
+
+def test_rolling_global_cuts_step_back_in_time_and_never_train_on_their_future() -> None:
+    events = _log()
+    folds = rolling_splits(events, "global", folds=3, fold_fraction=0.1)
+    cutoffs = [f.cutoff for f in folds]
+    assert cutoffs == sorted(cutoffs, reverse=True)  # fold 0 is the newest
+    n = len(events)
+    for j, fold in enumerate(folds):
+        # Training holds exactly the events before the cut; the events after the fold's test
+        # window (the newer folds' tests) are set aside.
+        assert len(fold.train) == int((events.timestamps < fold.cutoff).sum())
+        assert fold.train.timestamps.max() < fold.cutoff
+        assert len(fold.train) == pytest.approx(n * (1 - 0.1 * (j + 1)), abs=1)
+        assert fold.n_eval > 0
+
+
+def test_rolling_per_user_holds_out_each_users_latest_slices() -> None:
+    events = _log()
+    folds = rolling_splits(events, "per_user", folds=2, fold_fraction=0.1)
+    # 20 events per user: fold 0 trains on each user's first 18, fold 1 on their first 16.
+    assert [len(f.train) for f in folds] == [30 * 18, 30 * 16]
+    assert all(f.n_users == 30 for f in folds)
+
+
+def test_rolling_splits_refuse_what_cannot_be_split() -> None:
+    events = _log()
+    with pytest.raises(ValueError):
+        rolling_splits(events, "global", folds=0)
+    with pytest.raises(ValueError):
+        rolling_splits(events, "global", folds=5, fold_fraction=0.25)
+    same_time = Events.from_arrays(events.users, events.items, events.types)
+    with pytest.raises(ValueError):
+        rolling_splits(same_time, "global")

@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     tune_every: int = Field(
         default=10, ge=0, description="With ALGORITHM=auto, select the model every N rebuilds; 0 = never."
     )
-    tune_budget_seconds: float = Field(default=60, gt=0, description="Time budget of one selection.")
+    tune_budget_seconds: float = Field(
+        default=20, gt=0, description="Work budget of one selection, in seconds estimated from the data."
+    )
 
     # HTTP
     api_write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -22,13 +22,14 @@ from app.recommender.ease import EASE
 from app.recommender.itemknn import ItemKNN
 from app.recommender.persist import strip_prefix, with_prefix
 from app.recommender.popularity import Popularity
+from app.recommender.rp3beta import RP3beta
 from app.recommender.svd import PureSVD
 from app.recommender.userknn import UserKNN
 
 # The models a hybrid blends (any but another hybrid), by name; automatic selection tries their
 # defaults in this order after the hybrid's, strongest on the shared sets first.
 COMPONENT_MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (EASE, Popularity, ItemKNN, ALS, UserKNN, PureSVD, ContentModel)
+    cls.name: cls for cls in (EASE, Popularity, ItemKNN, RP3beta, ALS, UserKNN, PureSVD, ContentModel)
 }
 
 

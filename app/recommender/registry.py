@@ -30,6 +30,7 @@ DEFAULT_MODEL = "hybrid"
 # EASE's 10,000 head items fit in ~10 s and 0.9 GB with 2 threads (1M events, 50,000 items).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"k": 100, "shrinkage": 10.0},
+    "rp3beta": {"alpha": 1.0, "beta": 0.5, "k": 200},
     "userknn": {"k": 50},
     "als": {"factors": 64, "regularization": 0.05, "iterations": 15, "alpha": 10.0},
     "svd": {"factors": 64},
@@ -72,6 +73,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"factors": 64, "regularization": 0.5, "alpha": 40.0},
         {"factors": 128, "regularization": 0.1, "alpha": 10.0},
     ],
+    "rp3beta": [{"beta": 0.3}, {"beta": 0.7}, {"alpha": 0.8, "beta": 0.5}],
     "userknn": [{"k": 20}, {"k": 100}],
     "svd": [{"factors": 32}, {"factors": 128}],
     "content": [],

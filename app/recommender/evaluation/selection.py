@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,6 +55,7 @@ FOLDS = 2
 FOLD_FRACTION = 0.1
 MAX_EVENTS = 150_000  # the sample a large store is judged on (whole shoppers)
 MAX_ITEMS = 6_000  # its most touched items
+MIN_JUDGED = 300  # shoppers per cut below which a time cut gives way to per-shopper holdouts
 CONFIDENCE = 0.95
 BOOTSTRAP_ROUNDS = 1000
 SEED = 7
@@ -129,10 +130,12 @@ def default_candidates(base: ConfidenceConfig, *, with_features: bool = False) -
     c.append(Candidate("itemknn", "itemknn", {}, base))
     for w in (0.2, 0.5):
         c.append(Candidate(f"itemknn + {w:g} popularity", "hybrid", _blend("itemknn", w), base))
+    c.append(Candidate("rp3beta", "rp3beta", {}, base))
+    c.append(Candidate("rp3beta + 0.2 popularity", "hybrid", _blend("rp3beta", 0.2), base))
     c.append(Candidate("als", "als", {}, base))
     for j, config in enumerate(confidence_candidates(base)[1:], start=1):
         c.append(Candidate(f"{DEFAULT_MODEL} (config {j})", DEFAULT_MODEL, {}, config))
-    for name in ("ease", "itemknn", "als"):
+    for name in ("ease", "itemknn", "rp3beta", "als"):
         for params in GRIDS.get(name, ()):
             c.append(Candidate(f"{name} {_short(params)}", name, params, base))
     c.append(Candidate("userknn", "userknn", {}, base))
@@ -155,7 +158,7 @@ def estimated_seconds(name: str, params: Mapping[str, Any], n_users: int, n_item
     if name == "ease":
         m = min(n_items, int(p.get("max_items", n_items)))
         return 1.2e-11 * m**3 + 2e-9 * nnz * per_user
-    if name in ("itemknn", "userknn"):
+    if name in ("itemknn", "userknn", "rp3beta"):
         return 2e-8 * nnz * per_user + 1e-7 * (n_users + n_items)
     if name in ("als", "svd"):
         f = int(p.get("factors", 64))
@@ -196,7 +199,7 @@ def select_model(
     events: Events,
     budget_seconds: float,
     *,
-    method: SplitMethod = "global",
+    method: SplitMethod | Literal["auto"] = "global",
     folds: int = FOLDS,
     fold_fraction: float = FOLD_FRACTION,
     k: int = 10,
@@ -221,7 +224,10 @@ def select_model(
     if not candidates:
         raise ValueError("no candidates to select from")
     sample = sample_events(events, max_events, max_items, seed)
-    splits = rolling_splits(sample, method, folds, fold_fraction)
+    if method == "auto":
+        method, splits = _auto_splits(sample, folds, fold_fraction)
+    else:
+        splits = rolling_splits(sample, method, folds, fold_fraction)
     if any(s.n_eval == 0 for s in splits):
         raise ValueError("a rolling-origin cut has no shopper to judge by")
     plan = _plan(candidates, splits, budget_seconds)
@@ -300,6 +306,18 @@ def select_model(
                 "judged": int(sum(s.n_eval for s in splits)), "candidates": len(plan),
                 "of_candidates": len(candidates)},
     )
+
+
+def _auto_splits(sample: Events, folds: int, fold_fraction: float) -> tuple[SplitMethod, list[Split]]:
+    """Time cuts mirror serving the future, but a short or bursty history can leave them too few
+    shoppers to judge by; then each shopper's latest events are held out instead."""
+    try:
+        splits = rolling_splits(sample, "global", folds, fold_fraction)
+        if min(s.n_eval for s in splits) >= MIN_JUDGED:
+            return "global", splits
+    except ValueError:  # too few distinct timestamps
+        pass
+    return "per_user", rolling_splits(sample, "per_user", folds, fold_fraction)
 
 
 def _plan(candidates: Sequence[Candidate], splits: Sequence[Split], budget: float) -> list[Candidate]:

@@ -150,3 +150,15 @@ def test_confidence_candidates_start_with_the_base_and_are_distinct() -> None:
     assert confidence_candidates(flat)[0] == flat
     assert len(set(confidence_candidates(flat))) == len(confidence_candidates(flat))
     assert np.isfinite([c.view for c in cands]).all()
+
+
+def test_auto_holds_out_each_shoppers_latest_events_when_time_cuts_judge_too_few(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.recommender.evaluation import selection
+
+    events = planted_events()  # 240 shoppers: a 10 % time slice holds fewer than 300 of them
+    sel = select_model(events, 60, method="auto", candidates=[POPULARITY, ITEMKNN])
+    assert sel.method == "per_user" and sel.model == "itemknn"
+    monkeypatch.setattr(selection, "MIN_JUDGED", 10)
+    assert select_model(events, 60, method="auto", candidates=[POPULARITY]).method == "global"

@@ -72,6 +72,7 @@ from app.services.building.rebuild import (  # noqa: E402
 )
 from app.services.serving.recommend import Query, recommend  # noqa: E402
 from app.services.serving.runtime import Runtime  # noqa: E402
+from app.services.serving.status import last_evaluation  # noqa: E402
 from app.shop import EVENT_TYPES, ConfidenceConfig  # noqa: E402
 from app.store.db import make_engine, make_session_factory  # noqa: E402
 from app.store.migrate import upgrade  # noqa: E402
@@ -380,6 +381,7 @@ def served(ds: Dataset, split: Split, is_test: np.ndarray, workdir: Path) -> Eva
         runtime.refresh_catalog()
         runtime.load_latest_model()
         meta = runtime.model.meta
+        selection = last_evaluation(runtime)  # what GET /model/evaluation answers
 
         # Answers are item ids; the truth is in the split's training item codes.
         code_of = {ds.item_ids[c]: t for t, c in enumerate(split.item_ids.tolist())}
@@ -397,6 +399,13 @@ def served(ds: Dataset, split: Split, is_test: np.ndarray, workdir: Path) -> Eva
         engine.dispose()
         db.unlink(missing_ok=True)
     metrics = evaluate_topk(recommended, split.truth)
+    if selection["rows"]:
+        print(f"selection ({selection['settings'].get('holdout_split')} cuts, "
+              f"{selection['settings'].get('sample')}): candidate, mean NDCG@10 of the cuts, "
+              "gain over the default and its 5 % bootstrap lower bound", flush=True)
+        for row in selection["rows"]:
+            print(f"    {row['label']:<44} {row['ndcg']:.4f} {row.get('ndcg_gain', 0):+.4f} "
+                  f"{row.get('ndcg_gain_low', 0):+.4f}", flush=True)
     print(f"served: {len(train):,} events imported in {ingest_s:.0f}s, rebuild {rebuild_s:.0f}s "
           f"({result.stages}), {meta.algorithm} {meta.params}; {split.n_eval:,} shoppers served in "
           f"{serve_s:.1f}s", flush=True)

@@ -228,7 +228,7 @@ def test_evaluation_is_an_empty_table_before_tuning(client: TestClient) -> None:
 
 
 def test_tuning_selects_a_model_and_reports_metrics(make_client: Any) -> None:
-    client = make_client(tune_budget_seconds=2)
+    client = make_client(tune_budget_seconds=0.5)  # estimated seconds: a few candidates
     events = two_taste_events(n_users=40, n_items=12)
     start = datetime.now(UTC) - timedelta(days=30)
     for k, event in enumerate(events):  # spread in time: tuning holds out the newest

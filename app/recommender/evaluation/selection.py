@@ -130,6 +130,10 @@ def default_candidates(base: ConfidenceConfig, *, with_features: bool = False) -
     c.append(Candidate("itemknn", "itemknn", {}, base))
     for w in (0.2, 0.5):
         c.append(Candidate(f"itemknn + {w:g} popularity", "hybrid", _blend("itemknn", w), base))
+    c.append(Candidate("ease + 0.5 itemknn", "hybrid", {"components": [
+        {"name": "ease", "params": {}, "weight": 0.5},
+        {"name": "itemknn", "params": {}, "weight": 0.5},
+    ]}, base))
     c.append(Candidate("rp3beta", "rp3beta", {}, base))
     c.append(Candidate("rp3beta + 0.2 popularity", "hybrid", _blend("rp3beta", 0.2), base))
     c.append(Candidate("als", "als", {}, base))
@@ -150,6 +154,10 @@ def default_candidates(base: ConfidenceConfig, *, with_features: bool = False) -
 # candidates fit the budget; being estimates of the data, not clock readings, they make the
 # choice independent of the machine's load.
 
+FIT_OVERHEAD = 0.05  # building and fitting any model, however small its data
+SCORE_OVERHEAD = 0.02  # scoring and ranking one candidate on one cut
+
+
 def estimated_seconds(name: str, params: Mapping[str, Any], n_users: int, n_items: int,
                       nnz: int) -> float:
     """A component's fit, estimated from its training matrix's shape."""
@@ -157,20 +165,22 @@ def estimated_seconds(name: str, params: Mapping[str, Any], n_users: int, n_item
     per_user = nnz / max(n_users, 1)
     if name == "ease":
         m = min(n_items, int(p.get("max_items", n_items)))
-        return 1.2e-11 * m**3 + 2e-9 * nnz * per_user
-    if name in ("itemknn", "userknn", "rp3beta"):
-        return 2e-8 * nnz * per_user + 1e-7 * (n_users + n_items)
-    if name in ("als", "svd"):
+        work = 1.2e-11 * m**3 + 2e-9 * nnz * per_user
+    elif name in ("itemknn", "userknn", "rp3beta"):
+        work = 2e-8 * nnz * per_user + 1e-7 * (n_users + n_items)
+    elif name in ("als", "svd"):
         f = int(p.get("factors", 64))
         iterations = int(p.get("iterations", 15)) if name == "als" else 3
-        return iterations * (4e-9 * nnz * f + 4e-10 * (n_users + n_items) * f * f)
-    if name == "content":
-        return 1e-7 * n_items * 20
-    return 1e-8 * nnz  # popularity
+        work = iterations * (4e-9 * nnz * f + 4e-10 * (n_users + n_items) * f * f)
+    elif name == "content":
+        work = 1e-7 * n_items * 20
+    else:  # popularity
+        work = 1e-8 * nnz
+    return FIT_OVERHEAD + work
 
 
 def _score_seconds(n_eval: int, n_items: int, n_parts: int) -> float:
-    return 5e-9 * n_eval * n_items * n_parts
+    return SCORE_OVERHEAD + 5e-9 * n_eval * n_items * n_parts
 
 
 # --- the search -------------------------------------------------------------------------------
@@ -310,13 +320,11 @@ def select_model(
 
 def _auto_splits(sample: Events, folds: int, fold_fraction: float) -> tuple[SplitMethod, list[Split]]:
     """Time cuts mirror serving the future, but a short or bursty history can leave them too few
-    shoppers to judge by; then each shopper's latest events are held out instead."""
-    try:
-        splits = rolling_splits(sample, "global", folds, fold_fraction)
-        if min(s.n_eval for s in splits) >= MIN_JUDGED:
-            return "global", splits
-    except ValueError:  # too few distinct timestamps
-        pass
+    shoppers to judge by; then each shopper's latest events are held out instead.  Events without
+    a past (one timestamp for all) cannot be split either way: ValueError."""
+    splits = rolling_splits(sample, "global", folds, fold_fraction)
+    if min(s.n_eval for s in splits) >= MIN_JUDGED:
+        return "global", splits
     return "per_user", rolling_splits(sample, "per_user", folds, fold_fraction)
 
 

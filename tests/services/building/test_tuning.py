@@ -37,7 +37,7 @@ def _seed_events(url: str) -> None:
 
 
 def test_auto_selects_on_the_first_rebuild_then_every_n(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(algorithm="auto", tune_every=2, tune_budget_seconds=5)
+    settings = make_settings(algorithm="auto", tune_every=2, tune_budget_seconds=0.5)
     _seed_events(settings.sqlalchemy_url)
     results = [run_rebuild(settings) for _ in range(4)]
     assert [r.status for r in results] == ["built"] * 4

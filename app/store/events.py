@@ -120,6 +120,40 @@ def delete_for_user(session: Session, user_id: str) -> int:
     return session.execute(delete(Event).where(Event.user_id == user_id)).rowcount or 0
 
 
+# Writes and erasures of one shopper exclude each other through transaction-level advisory locks
+# on PostgreSQL, one of SHOPPER_LOCKS per shopper (by hash): an event batch takes its shoppers'
+# locks shared before it creates them and stores its events, an erasure takes its shopper's lock
+# exclusively before it deletes. A batch stored before an erasure is erased with the rest; one
+# after it creates the shopper anew; no event outlives its shopper. SQLite has one writer at a
+# time: nothing to lock. (The key space is apart from the rebuild lock's single bigint key.)
+SHOPPER_LOCK_CLASS = 0x5E0B
+SHOPPER_LOCKS = 64
+_PG_LOCK_SHOPPERS = (
+    "SELECT pg_advisory_xact_lock_shared(%(class)s, s) FROM "
+    f"(SELECT DISTINCT hashtext(u) & {SHOPPER_LOCKS - 1} AS s FROM unnest(%(ids)b::text[]) AS u) AS k "
+    "ORDER BY s"
+)
+_PG_LOCK_STAGED_SHOPPERS = (
+    "SELECT pg_advisory_xact_lock_shared(%(class)s, s) FROM "
+    f"(SELECT DISTINCT hashtext(user_id) & {SHOPPER_LOCKS - 1} AS s FROM import_events) AS k ORDER BY s"
+)
+_PG_LOCK_SHOPPER = f"SELECT pg_advisory_xact_lock(%(class)s, hashtext(%(id)s) & {SHOPPER_LOCKS - 1})"
+
+
+def lock_shoppers_for_writing(session: Session, user_ids: Sequence[str]) -> None:
+    """Wait for any erasure of these shoppers to commit; erasures wait for this transaction."""
+    if user_ids and session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql(
+            _PG_LOCK_SHOPPERS, {"class": SHOPPER_LOCK_CLASS, "ids": list(user_ids)}
+        ).all()
+
+
+def lock_shopper_for_erasure(session: Session, user_id: str) -> None:
+    """Wait for every write naming this shopper to commit; later ones wait for this transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql(_PG_LOCK_SHOPPER, {"class": SHOPPER_LOCK_CLASS, "id": user_id})
+
+
 def count_after(session: Session, last_event_id: int) -> int:
     return session.scalar(select(func.count()).where(Event.id > last_event_id)) or 0
 
@@ -145,8 +179,8 @@ def max_event_id(connection: Connection) -> int:
     return connection.scalar(text("SELECT max(id) FROM events")) or 0
 
 
-# SQLSTATEs of a write that lost a race and may simply run again: a shopper the batch references
-# deleted meanwhile (foreign key violation), a deadlock, a serialization failure.
+# SQLSTATEs of a write that lost a race and may simply run again: a deadlock, a serialization
+# failure, or a foreign key violation (a store whose schema still has the events' foreign keys).
 _RETRYABLE_STATES = frozenset({"23503", "40P01", "40001"})
 
 
@@ -193,6 +227,7 @@ def copy_events(session: Session, rows: Iterable[tuple[Any, ...]], now: datetime
             for row in rows:
                 copy.write_row(row)
         cur.execute("ANALYZE import_events")
+        cur.execute(_PG_LOCK_STAGED_SHOPPERS, {"class": SHOPPER_LOCK_CLASS})
         cur.execute(_PG_STAGED_USERS, {"now": now})
         cur.execute(_PG_STAGED_ITEMS, {"now": now})
         cur.execute(_PG_STAGED_EVENTS)

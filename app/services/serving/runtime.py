@@ -8,6 +8,7 @@ a dependency; nothing here is a module-level global.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 CATALOG_OVERLAP = timedelta(seconds=5)
 EVENTS_OVERLAP_SECONDS = 1.0
 TAIL_BATCH = 10_000
+OWN_BATCHES_KEPT = 10_000  # bounds `own_events` while polls fail (batches, not events)
 
 
 RebuildStatus = Literal["scheduled", "running"]
@@ -73,6 +75,10 @@ class Runtime:
     catalog_polled_at: datetime | None = None  # when the last catalog poll started
     events_seen_until: int = 0  # the newest event id applied to `activity`
     tail_marks: deque[tuple[float, int]] = field(default_factory=deque)  # (monotonic, seen id)
+    # Ids of the events this process stored and recorded itself, per batch (newest id, ids): the
+    # tail skips them instead of recording every one again from the store.
+    own_events: deque[tuple[int, frozenset[int]]] = field(default_factory=deque)
+    own_events_lock: threading.Lock = field(default_factory=threading.Lock)
     model_generation: int = 0  # bumped by every model swap, after the swap
     answers: AnswerCache = field(init=False)
 
@@ -185,6 +191,28 @@ class Runtime:
             if weight > 0
         )
 
+    def record_own_events(self, rows: list[tuple[int, str, str, str, float]]) -> None:
+        """Record the events this process just stored (see `record_events`), remembered so
+        that the tail does not record them a second time."""
+        if not rows:
+            return
+        self.record_events(rows)
+        ids = frozenset(r[0] for r in rows)
+        with self.own_events_lock:
+            self.own_events.append((max(ids), ids))
+            while len(self.own_events) > OWN_BATCHES_KEPT:
+                self.own_events.popleft()
+
+    def _own_ids_after(self, start: int) -> frozenset[int] | set[int]:
+        """The ids of own batches the tail may still read (newer than `start`); older ones go."""
+        with self.own_events_lock:
+            kept = [ids for newest, ids in self.own_events if newest > start]
+            if len(kept) < len(self.own_events):
+                self.own_events = deque((max(ids), ids) for ids in kept)
+        if len(kept) == 1:
+            return kept[0]
+        return set().union(*kept)
+
     def tail_events(self) -> None:
         """Read events other processes stored since the last tail into the activity index."""
         now = time.monotonic()
@@ -193,12 +221,13 @@ class Runtime:
             marks.popleft()
         start = marks[0][1] if marks else self.events_seen_until
         start = max(start, self.model.meta.last_event_id)
+        own = self._own_ids_after(start)
         while True:
             with self.engine.connect() as connection:
                 rows = event_store.read_events_after(connection, start, TAIL_BATCH)
             if not rows:
                 break
-            self.record_events([tuple(r) for r in rows])  # type: ignore[misc]
+            self.record_events([tuple(r) for r in rows if r[0] not in own])  # type: ignore[misc]
             start = rows[-1][0]
             self.events_seen_until = max(self.events_seen_until, start)
             if len(rows) < TAIL_BATCH:

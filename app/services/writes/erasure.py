@@ -18,6 +18,7 @@ def erase_user(runtime: Runtime, session: Session, user_id: str) -> bool:
     The erasure is recorded in the deletion's transaction, so a crash right after the answer
     cannot bring the shopper back from the stored model; the rebuild this requests replaces that
     model with one built without them (only the newest model is ever kept)."""
+    event_store.lock_shopper_for_erasure(session, user_id)  # writes naming them commit first
     event_store.delete_for_user(session, user_id)
     if not user_store.delete_user(session, user_id):
         session.rollback()

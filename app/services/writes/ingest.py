@@ -1,15 +1,15 @@
 """Event ingestion: validated batches stored in one transaction, idempotent on `event_id`.
 
-A shopper or item an event names is created on the fly. The ones this process already knows to be
-stored (items of the live catalog, shoppers of the serving model not erased since) skip that
-upsert: the events' foreign keys still check them, and a batch that names a shopper another
-process erased meanwhile fails that check and is stored again with every upsert, re-creating the
-shopper. An event accepted after an erasure therefore starts a new history for that id.
+A shopper or item an event names is created on the fly, in the batch's transaction, after the
+batch has taken its shoppers' write locks (`store.events.lock_shoppers_for_writing`): an erasure of
+one of them either committed before (the batch creates the shopper anew, the start of a new
+history for that id) or waits for the batch to commit (and erases its events with the rest).
+Items the live catalog already holds skip that upsert: items are never deleted, only hidden.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
@@ -20,13 +20,13 @@ from app.shop import EventRecord
 from app.store import events as event_store
 from app.store.models import utcnow
 
-ATTEMPTS = 3  # a batch racing erasures of its shoppers (or a deadlock) is stored again
+ATTEMPTS = 3  # a batch that lost a deadlock is stored again
 IMPORT_BATCH = 5000  # events per statement of a file import on SQLite
 
 
 class WriteConflict(Exception):
-    """The batch kept conflicting with concurrent writes (erasures of its shoppers): nothing was
-    stored, and sending it again is safe."""
+    """The batch kept conflicting with concurrent writes (deadlocks): nothing was stored, and
+    sending it again is safe."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,9 @@ class IngestResult:
 def record_events(runtime: Runtime, session: Session, events: Sequence[EventRecord]) -> IngestResult:
     """Store a batch and commit it (a returned result is durable), then publish it to this
     process's real-time index. All or nothing; raises WriteConflict if every attempt conflicted."""
-    for attempt in range(ATTEMPTS):
-        known = None if attempt else runtime
+    for _ in range(ATTEMPTS):
         try:
-            result = store_events(session, events, known=known)
+            result = store_events(session, events, catalog=runtime.catalog.categories)
             session.commit()
             break
         except DBAPIError as exc:
@@ -51,18 +50,17 @@ def record_events(runtime: Runtime, session: Session, events: Sequence[EventReco
                 raise
     else:
         raise WriteConflict(
-            f"the batch conflicted with concurrent erasures {ATTEMPTS} times; nothing was stored, "
-            "send it again"
+            f"the batch conflicted with concurrent writes {ATTEMPTS} times; nothing was stored, send it again"
         )
     publish(runtime, result)
     return result
 
 
 def store_events(
-    session: Session, events: Sequence[EventRecord], *, known: Runtime | None = None
+    session: Session, events: Sequence[EventRecord], *, catalog: Container[str] = ()
 ) -> IngestResult:
-    """Store a batch (all or nothing: the caller's transaction commits or rolls back). With
-    `known`, the shoppers and items that runtime knows to be stored are not upserted."""
+    """Store a batch (all or nothing: the caller's transaction commits or rolls back). Items in
+    `catalog` are known to be stored already and are not upserted."""
     now = utcnow()
     rows = []
     seen_ids: set[str] = set()
@@ -85,13 +83,10 @@ def store_events(
     # One order for every batch, like the users and items: two overlapping batches (a retry racing
     # its first attempt) inserted in different orders wait on each other's event_ids, a deadlock.
     rows.sort(key=lambda r: r["event_id"] or "")
-    users = {r["user_id"] for r in rows}
-    items = {r["item_id"] for r in rows}
-    if known is not None:
-        model, erased = known.model, known.erased
-        users = {u for u in users if u not in model.user_index or u in erased}
-        items = items.difference(known.catalog.categories)
-    event_store.ensure_users_and_items(session, list(users), list(items), now)
+    users = sorted({r["user_id"] for r in rows})
+    items = [i for i in {r["item_id"] for r in rows} if i not in catalog]
+    event_store.lock_shoppers_for_writing(session, users)
+    event_store.ensure_users_and_items(session, users, items, now)
     stored = event_store.insert_events(session, rows)
     return IngestResult(accepted=len(stored), duplicates=len(events) - len(stored), rows=stored)
 
@@ -118,7 +113,7 @@ def import_events(session: Session, events: Iterable[EventRecord]) -> int:
 
 def publish(runtime: Runtime, result: IngestResult) -> None:
     """After commit: make the events count for this shopper's next answer at once."""
-    runtime.record_events(result.rows)
+    runtime.record_own_events(result.rows)
     catalog = runtime.catalog
     for row in result.rows:
         if row[2] not in catalog.categories:  # created on the fly by this batch

@@ -148,6 +148,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return 2
+    started = time.perf_counter()
     try:
         if args.kind == "events":
             rows, report = bulk_import.validate_events(path, settings.rating_max)
@@ -163,13 +164,19 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         if len(report.errors) > bulk_import.MAX_REPORTED:
             print(f"  ... and {len(report.errors) - bulk_import.MAX_REPORTED} more", file=sys.stderr)
         return 1
+    validated = time.perf_counter()
     engine = _engine(settings)
     with make_session_factory(engine).begin() as session:
         write = bulk_import.write_events if args.kind == "events" else bulk_import.write_items
         write(session, rows, report, _ProgressBar(f"importing {args.kind}"))  # type: ignore[arg-type]
     engine.dispose()
+    done = time.perf_counter()
     extra = f", {report.duplicates} duplicate(s) skipped" if args.kind == "events" else ""
-    print(f"imported {report.written} {args.kind} from {report.rows} row(s){extra}")
+    print(
+        f"imported {report.written} {args.kind} from {report.rows} row(s){extra} in "
+        f"{done - started:.1f} s (reading and validation {validated - started:.1f} s, "
+        f"writing {done - validated:.1f} s)"
+    )
     return 0
 
 

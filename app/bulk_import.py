@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -62,8 +63,8 @@ def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    yield n, json.loads(line)
-                except json.JSONDecodeError as exc:
+                    yield n, orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
                     yield n, _BadJson(str(exc))
         else:
             raise ValueError(f"{path}: use a .csv or .jsonl file")

@@ -128,14 +128,15 @@ def delete_for_user(session: Session, user_id: str) -> int:
 # time: nothing to lock. (The key space is apart from the rebuild lock's single bigint key.)
 SHOPPER_LOCK_CLASS = 0x5E0B
 SHOPPER_LOCKS = 64
+# In one order (the sorted subquery), like the rows of a batch.
 _PG_LOCK_SHOPPERS = (
     "SELECT pg_advisory_xact_lock_shared(%(class)s, s) FROM "
-    f"(SELECT DISTINCT hashtext(u) & {SHOPPER_LOCKS - 1} AS s FROM unnest(%(ids)b::text[]) AS u) AS k "
-    "ORDER BY s"
+    f"(SELECT DISTINCT hashtext(u) & {SHOPPER_LOCKS - 1} AS s FROM unnest(%(ids)b::text[]) AS u "
+    "ORDER BY s) AS k"
 )
 _PG_LOCK_STAGED_SHOPPERS = (
     "SELECT pg_advisory_xact_lock_shared(%(class)s, s) FROM "
-    f"(SELECT DISTINCT hashtext(user_id) & {SHOPPER_LOCKS - 1} AS s FROM import_events) AS k ORDER BY s"
+    f"(SELECT DISTINCT hashtext(user_id) & {SHOPPER_LOCKS - 1} AS s FROM import_events ORDER BY s) AS k"
 )
 _PG_LOCK_SHOPPER = f"SELECT pg_advisory_xact_lock(%(class)s, hashtext(%(id)s) & {SHOPPER_LOCKS - 1})"
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from app.services.serving.runtime import Runtime
 from app.shop import item_text
 from app.store import items as item_store
 from app.store.models import Item, utcnow
+
+if TYPE_CHECKING:  # the serving stack (numpy, scipy) stays out of file imports
+    from app.services.serving.runtime import Runtime
 
 
 def upsert_items(session: Session, items: list[dict[str, Any]]) -> list[Item]:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app.services.serving.runtime import Runtime
 from app.shop import EventRecord
 from app.store import events as event_store
 from app.store.models import utcnow
+
+if TYPE_CHECKING:  # the serving stack (numpy, scipy) stays out of file imports
+    from app.services.serving.runtime import Runtime
 
 ATTEMPTS = 3  # a batch that lost a deadlock is stored again
 IMPORT_BATCH = 5000  # events per statement of a file import on SQLite

@@ -1,5 +1,28 @@
 # shoprec's image. Alone: `docker build -t shoprec . && docker run -p 8000:8000 shoprec` (SQLite in /data);
 # with PostgreSQL: `docker compose up --build` (see docker-compose.yml).
+#
+# Two stages: `build` turns the sources into wheels (shoprec's and its dependencies'); the runtime
+# stage installs them into a slim image that holds no source tree, no build tools and no pip cache.
+
+FROM python:3.11-slim AS build
+
+ARG PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+WORKDIR /src
+
+# The dependencies' wheels in their own cached layer: only pyproject.toml decides them, so a change
+# to the code rebuilds shoprec's wheel alone.
+COPY pyproject.toml README.md ./
+RUN mkdir app && touch app/__init__.py \
+ && pip wheel --wheel-dir /wheels . \
+ && rm /wheels/shoprec-*.whl
+
+COPY app ./app
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+
 FROM python:3.11-slim
 
 # Build-time pip settings: ARG rather than ENV, so they do not leak into the running container.
@@ -16,17 +39,11 @@ RUN groupadd --system --gid 10001 shoprec \
  && mkdir -p /data \
  && chown 10001:10001 /data
 
-WORKDIR /src
-
-# Dependencies in their own cached layer: pyproject.toml and an empty package are all the install
-# needs. The editable install maps `app` onto /src/app, where the real code lands below; editable
-# also keeps migrations/ beside the package, where app.store.migrate looks for them.
-COPY pyproject.toml ./
-COPY app/__init__.py app/
-RUN pip install -e .
-
-# The code stays root-owned: the service user can read it, not change it.
-COPY . .
+# The wheels are mounted for this step only, not copied: they take no room in the image. The package
+# (migrations and dashboard included) lands in site-packages, root-owned: the service user can
+# read it, not change it.
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-index --find-links /wheels shoprec
 
 VOLUME /data
 USER 10001:10001

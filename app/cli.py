@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from app.config import Settings
+from app.logs import configure, logging_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,9 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(settings, quiet=args.command != "serve")
     return int(args.func(settings, args) or 0)
 
 
@@ -82,6 +83,7 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    metrics_dir = _metrics_directory(settings, args.workers)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -89,10 +91,29 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level,
+        log_config=logging_config(settings),
         access_log=False,
         timeout_keep_alive=30,
     )
+    if metrics_dir is not None and settings.prometheus_multiproc_dir is None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _metrics_directory(settings: Settings, workers: int) -> Path | None:
+    """With several workers, Prometheus metrics go through files in a directory all of them share
+    (prometheus-client's multiprocess mode), empty at start. The workers find it in the environment,
+    where prometheus-client looks for it when first imported."""
+    directory = settings.prometheus_multiproc_dir
+    if directory is None:
+        if workers <= 1:
+            return None
+        directory = Path(tempfile.mkdtemp(prefix="shoprec-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # a previous run's values would be summed with ours
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     request_timeout_seconds: float = Field(default=30, gt=0)
     log_level: str = "info"
+    log_format: Literal["human", "json"] = Field(
+        default="human", description="`human`: readable lines; `json`: one JSON object a line."
+    )
+    access_log: bool = Field(default=False, description="Log one line per request (method, path, status).")
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Where server processes share metrics; `shoprec serve --workers N` makes one if unset.",
+    )
 
     @field_validator("api_write_keys", "api_read_keys", "cors_origins", mode="before")
     @classmethod

@@ -12,12 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import metrics
 from app.api.errors import install_error_handlers
 from app.api.fastpath import RecommendationsFastPath
 from app.api.keys import ApiKeys
-from app.api.middleware import Deadlines, LimitsMiddleware
+from app.api.middleware import Deadlines, LimitsMiddleware, RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import events, health, items, model, recommendations, users
+from app.api.routes import docs, events, health, items, model, recommendations, users
+from app.api.routes import metrics as metrics_route
 from app.config import Settings
 from app.services.building.background import Background
 from app.services.serving.runtime import Runtime
@@ -36,8 +38,9 @@ popular and item reads; a write key for everything.
 
 
 class ShopApp(FastAPI):
-    """FastAPI, with a front door: every HTTP request meets `front` first (the recommendations
-    fast path), which answers its own and hands the rest to the framework's full stack."""
+    """FastAPI, with a front door: every HTTP request meets `front` first (its id and metrics, then
+    the recommendations fast path), which answers its own and hands the rest to the framework's
+    full stack."""
 
     front: ASGIApp | None = None
 
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
         finally:
             await background.stop()
             runtime.close()
+            metrics.process_exiting()
 
     app = ShopApp(
         title="shoprec",
@@ -83,6 +87,8 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
         # Operation ids are what generated clients name their functions: the route's own name
         # (`post_events`, `get_item`) rather than FastAPI's default of name, path and method.
         generate_unique_id_function=lambda route: route.name,
+        docs_url=None,  # served by routes/docs.py, from the service's own copy of Swagger UI
+        redoc_url=None,
     )
     install_error_handlers(app)
     for router in (
@@ -92,9 +98,12 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
         recommendations.router,
         model.router,
         health.router,
+        metrics_route.router,
+        docs.router,
     ):
         app.include_router(router)
     install_openapi(app, auth_enabled=settings.auth_enabled)
+    app.mount(docs.ASSETS, docs.assets, name="docs-assets")
     deadlines = Deadlines(settings.request_timeout_seconds)
     cors: dict[str, Any] | None = (
         {
@@ -108,6 +117,10 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
     if cors is not None:
         app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes, deadlines=deadlines)
+    front: ASGIApp = app.framework
     if fast_path:
-        app.front = RecommendationsFastPath(app.framework, keys=keys, deadlines=deadlines, cors=cors)
+        front = RecommendationsFastPath(app.framework, keys=keys, deadlines=deadlines, cors=cors)
+    # In front of everything: every answer carries its request id and is counted, the fast path's
+    # and the limits' 413 and 503 included.
+    app.front = RequestContextMiddleware(front, access_log=settings.access_log)
     return app

@@ -37,10 +37,6 @@ PORT = 8000
 # Variables the Dockerfile sets for the interpreter, not for shoprec.
 INTERPRETER_ENV = {"PYTHONUNBUFFERED"}
 
-# The README's install step is `python3 -m venv .venv && . .venv/bin/activate && pip install -e .`;
-# until README.md exists, its pip command is this constant.
-README_PIP_INSTALL = "pip install -e ."
-
 
 # --- Parsing -------------------------------------------------------------------------------------
 
@@ -324,29 +320,34 @@ def test_runs_as_a_non_root_user_who_owns_the_data_volume() -> None:
     )
 
 
-def readme_pip_install() -> str:
-    readme = ROOT / "README.md"
-    if not readme.exists():
-        return README_PIP_INSTALL
-    lines = [line for line in readme.read_text().splitlines() if "pip install" in line]
-    assert lines, "README.md has no pip install step"
-    # The install step is the line that makes the virtualenv; other pip lines (extras, dev) are not it.
-    step = next((line for line in lines if "venv" in line), lines[0])
-    return next(part for part in step.split("&&") if "pip install" in part).strip("` $")
+def stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, one list per stage (each starting with its FROM)."""
+    out: list[list[tuple[str, str]]] = []
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "FROM":
+            out.append([])
+        if out:
+            out[-1].append((keyword, rest))
+    return out
 
 
-def test_install_is_the_readmes_pip_install() -> None:
-    installs = [
-        part.strip() for run in dockerfile_args("RUN") for part in run.split("&&") if "pip install" in part
-    ]
-    assert installs == [readme_pip_install()]
-    # Run from where pyproject.toml was copied, before the code, so the dependency layer is cached.
-    order = dockerfile_instructions()
-    install_at = next(i for i, (kw, rest) in enumerate(order) if kw == "RUN" and "pip install" in rest)
-    copies = [(i, rest) for i, (kw, rest) in enumerate(order) if kw == "COPY"]
-    assert any(i < install_at and rest.split()[0] == "pyproject.toml" for i, rest in copies)
-    assert any(i > install_at and rest.split() == [".", "."] for i, rest in copies)
-    assert any(kw == "WORKDIR" for kw, _ in order[:install_at])
+def test_multi_stage_build_installs_the_wheel_not_the_sources() -> None:
+    build, runtime = stages()
+    name = build[0][1].split()
+    assert name[-2].upper() == "AS", "the build stage needs a name for the runtime stage to use"
+    builds = [rest for kw, rest in build if kw == "RUN" and "pip wheel" in rest]
+    assert builds and builds[-1].endswith("pip wheel --no-deps --wheel-dir /wheels .")
+    # The code comes in after the dependencies' wheels: a code change rebuilds one wheel.
+    order = [(kw, rest) for kw, rest in build]
+    copy_app = order.index(("COPY", "app ./app"))
+    assert any(kw == "RUN" and "pip wheel" in rest for kw, rest in order[:copy_app])
+
+    runs = [rest for kw, rest in runtime if kw == "RUN"]
+    (install,) = [rest for rest in runs if "pip install" in rest]
+    assert f"from={name[-1]}" in install and "--no-index" in install and install.endswith(" shoprec")
+    assert " -e " not in install and "--editable" not in install
+    copies = [rest for kw, rest in runtime if kw == "COPY"]
+    assert copies == [], f"the runtime stage copies nothing from the source tree: {copies}"
 
 
 def dockerignored(path: str) -> bool:
@@ -375,11 +376,15 @@ def dockerignored(path: str) -> bool:
 
 
 def test_build_context_has_what_the_image_runs_from() -> None:
-    # COPY sources must exist and be sent; the editable install serves app/ and migrations/ from /src.
+    # COPY sources must exist and be sent; the wheel carries app/, its migrations included.
     sources = [
-        word for rest in dockerfile_args("COPY") for word in rest.split()[:-1] if not word.startswith("--")
+        word
+        for rest in dockerfile_args("COPY")
+        if "--from=" not in rest
+        for word in rest.split()[:-1]
+        if not word.startswith("--")
     ]
-    for source in [*sources, "app/main.py", "app/store/migrate.py", "migrations/env.py"]:
+    for source in [*sources, "app/main.py", "app/store/migrate.py", "app/migrations/env.py"]:
         if source == ".":
             continue
         assert (ROOT / source).exists(), f"{source} is copied but does not exist"

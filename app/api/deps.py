@@ -41,7 +41,7 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A read or write key.")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="A read or write key.")
 
 
 async def get_keys(request: Request) -> ApiKeys:
@@ -51,17 +51,17 @@ async def get_keys(request: Request) -> ApiKeys:
 KeysDep = Annotated[ApiKeys, Depends(get_keys)]
 
 
-def _raw(key: str | None) -> bytes | None:
+def raw_key(key: str | None) -> bytes | None:
     # Starlette decodes header values as latin-1: encoding back gives the bytes that were sent.
     return None if key is None else key.encode("latin-1")
 
 
-async def require_read(keys: KeysDep, key: Annotated[str | None, Security(_api_key)]) -> None:
-    keys.check(_raw(key), write=False)
+async def require_read(keys: KeysDep, key: Annotated[str | None, Security(api_key_header)]) -> None:
+    keys.check(raw_key(key), write=False)
 
 
-async def require_write(keys: KeysDep, key: Annotated[str | None, Security(_api_key)]) -> None:
-    keys.check(_raw(key), write=True)
+async def require_write(keys: KeysDep, key: Annotated[str | None, Security(api_key_header)]) -> None:
+    keys.check(raw_key(key), write=True)
 
 
 ReadAccess = Depends(require_read)

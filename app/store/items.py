@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.store.models import Item, ItemCategory
 from app.store.upsert import insert, upsert
 
-ITEM_FIELDS = ("title", "description", "categories", "tags", "price", "available", "attributes")
+ITEM_FIELDS = ("title", "description", "categories", "tags", "price", "image_url", "available", "attributes")
 
 
 def upsert_items(session: Session, items: Sequence[dict[str, Any]], now: datetime) -> list[Item]:

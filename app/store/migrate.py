@@ -1,4 +1,5 @@
-"""Run and inspect the Alembic migrations in the repository's `migrations/` folder."""
+"""Run and inspect the Alembic migrations, which ship inside the package (`app/migrations/`), so an
+installed wheel migrates as a source checkout does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(url: str) -> Config:

@@ -92,6 +92,7 @@ class Item(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     price: Mapped[float | None] = mapped_column(Float)
+    image_url: Mapped[str | None] = mapped_column(Text)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Soft delete: events keep their item, the item is never served again.

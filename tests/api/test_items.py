@@ -212,3 +212,20 @@ def test_similar_of_a_deleted_item_is_404(built: TestClient) -> None:
     built.delete("/items/i0")
     assert built.get("/items/i0").status_code == 404
     assert built.get("/items/i0/similar").status_code == 404
+
+
+def test_an_item_keeps_its_image_url(client: TestClient) -> None:
+    url = "https://shop.example/img/sku-1.jpg?w=400"
+    response = client.put("/items/sku-1", json={"title": "Tent", "image_url": url})
+    assert response.status_code == 200 and response.json()["image_url"] == url
+    assert client.get("/items/sku-1").json()["image_url"] == url
+    assert client.put("/items/sku-1", json={"title": "Tent"}).json()["image_url"] is None
+
+
+@pytest.mark.parametrize(
+    "bad", ["javascript:alert(1)", "/relative.jpg", "https://x.example/a b.jpg", "https://" + "x" * 3000]
+)
+def test_a_bad_image_url_is_named(client: TestClient, bad: str) -> None:
+    response = client.put("/items/sku-1", json={"image_url": bad})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.image_url"

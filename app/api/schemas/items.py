@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.schemas.common import Attributes, ExternalId, Label, StrictBoolean, StrictNumber, text
 
@@ -15,9 +16,28 @@ ITEM_EXAMPLE = {
     "categories": ["shoes", "running"],
     "tags": ["trail", "waterproof"],
     "price": 89.9,
+    "image_url": "https://shop.example/images/sku-42.jpg",
     "available": True,
     "attributes": {"brand": "Acme", "sizes": [40, 41, 42]},
 }
+
+
+_URL = re.compile(r"https?://[^\s<>\"'`]+")
+
+
+def _absolute_http_url(value: str) -> str:
+    if not _URL.fullmatch(value):
+        raise ValueError("must be an absolute http:// or https:// address without spaces or quotes")
+    return value
+
+
+# As a shop page would put it in <img src>; kept as sent.
+ImageUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(_absolute_http_url),
+    Field(description="Absolute http(s) address of the item's picture (shown by the dashboard)."),
+]
 
 
 class ItemFields(BaseModel):
@@ -28,6 +48,7 @@ class ItemFields(BaseModel):
     categories: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
     tags: Annotated[list[Label], Field(max_length=100)] = Field(default_factory=list)
     price: StrictNumber | None = Field(default=None, ge=0)
+    image_url: ImageUrl | None = None
     available: StrictBoolean = True
     attributes: Attributes = Field(default_factory=dict)
 

@@ -18,8 +18,10 @@ from multiprocessing.process import BaseProcess
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import metrics
 from app.config import Settings
 from app.services.building.rebuild import RebuildResult, mark_interrupted, run_rebuild
+from app.services.serving import operations
 from app.services.serving.runtime import RebuildStatus, Runtime
 from app.store import events as event_store
 
@@ -169,13 +171,16 @@ class Background:
         tune = True if self._tune_requested else None  # None: the store's history decides
         self._tune_requested = False
         self.building = True
+        started = time.monotonic()
         try:
             result = await self._run(tune)
         except Exception as exc:  # recorded in rebuild_runs by run_rebuild; keep serving
+            metrics.record_rebuild("failed", time.monotonic() - started, {})
             log.error("rebuild failed, the previous model keeps serving: %s", exc)
             return None
         finally:
             self.building = False
+        metrics.record_rebuild(result.status, time.monotonic() - started, result.stages)
         if result.status == "built":
             await asyncio.to_thread(self.runtime.load_latest_model)
         return result
@@ -237,3 +242,4 @@ class Background:
         self._polled = True
         self.runtime.refresh_catalog()
         self.runtime.tail_events()
+        operations.publish(self.runtime)

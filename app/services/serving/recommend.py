@@ -49,14 +49,19 @@ class Picked:
 def answer(runtime: Runtime, q: Query) -> bytes:
     """`recommend`'s answer as JSON, reused from the answer cache while the model, the catalog and
     the shopper's own recent events are those it was computed from."""
+    counts = runtime.counts
     if q.user_id in runtime.erased:
+        counts.answers_computed += 1
         return orjson.dumps(recommend(runtime, q))  # never kept: their rows are gone
     # Read before computing: an answer can only be newer than its stamp, never older.
     stamp = (runtime.model_generation, runtime.catalog.generation, runtime.activity.newest(q.user_id))
     body = runtime.answers.get(q, stamp)
     if body is None:
+        counts.answers_computed += 1
         body = orjson.dumps(recommend(runtime, q))
         runtime.answers.put(q.user_id, q, stamp, body)
+    else:
+        counts.answers_cached += 1
     return body
 
 
@@ -71,6 +76,8 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
     skip: set[str] = set(recent) if q.exclude_seen else set()
     if recent_idx or (u is not None and not q.exclude_seen):
         strategy = "realtime" if recent else "personalized"
+        if recent_idx:
+            runtime.counts.realtime_rescores += 1
         candidates = _realtime_candidates(model, u, recent_idx, exclude_seen=q.exclude_seen)
     elif u is not None:
         strategy = "personalized"

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.metrics import ServingCounts
 from app.recommender.matrix import event_weights
 from app.services.serving.answers import AnswerCache
 from app.services.serving.live import CatalogIndex, RecentActivity
@@ -81,6 +82,7 @@ class Runtime:
     own_events_lock: threading.Lock = field(default_factory=threading.Lock)
     model_generation: int = 0  # bumped by every model swap, after the swap
     answers: AnswerCache = field(init=False)
+    counts: ServingCounts = field(default_factory=ServingCounts)  # for /metrics
 
     def __post_init__(self) -> None:
         self.answers = AnswerCache(self.settings.answer_cache_shoppers)

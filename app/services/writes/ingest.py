@@ -9,6 +9,7 @@ Items the live catalog already holds skip that upsert: items are never deleted, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.shop import EventRecord
 from app.store import events as event_store
 from app.store.models import utcnow
@@ -37,6 +39,7 @@ class IngestResult:
     accepted: int
     duplicates: int
     rows: list[tuple[int, str, str, str, float]]  # what was stored, for the real-time index
+    received_by_type: dict[str, int]  # every event of the batch, duplicates included
 
 
 def record_events(runtime: Runtime, session: Session, events: Sequence[EventRecord]) -> IngestResult:
@@ -91,7 +94,12 @@ def store_events(
     event_store.lock_shoppers_for_writing(session, users)
     event_store.ensure_users_and_items(session, users, items, now)
     stored = event_store.insert_events(session, rows)
-    return IngestResult(accepted=len(stored), duplicates=len(events) - len(stored), rows=stored)
+    return IngestResult(
+        accepted=len(stored),
+        duplicates=len(events) - len(stored),
+        rows=stored,
+        received_by_type=Counter(e.type for e in events),
+    )
 
 
 def import_events(session: Session, events: Iterable[EventRecord]) -> int:
@@ -117,6 +125,12 @@ def import_events(session: Session, events: Iterable[EventRecord]) -> int:
 def publish(runtime: Runtime, result: IngestResult) -> None:
     """After commit: make the events count for this shopper's next answer at once."""
     runtime.record_own_events(result.rows)
+    accepted = Counter(row[3] for row in result.rows)
+    outcomes: dict[tuple[str, str], int] = {}
+    for event_type, received in result.received_by_type.items():
+        outcomes[event_type, "accepted"] = accepted[event_type]
+        outcomes[event_type, "duplicate"] = received - accepted[event_type]
+    metrics.record_events(outcomes)
     catalog = runtime.catalog
     for row in result.rows:
         if row[2] not in catalog.categories:  # created on the fly by this batch

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from app.metrics import ServingCounts
 from app.services.serving import recommend
 from app.services.serving.answers import VARIANTS_PER_SHOPPER, AnswerCache
 from app.services.serving.live import CatalogIndex, RecentActivity
@@ -29,6 +30,7 @@ def runtime() -> Any:
         activity=RecentActivity(),
         erased={},
         answers=AnswerCache(max_shoppers=100),
+        counts=ServingCounts(),
     )
 
 
@@ -44,9 +46,11 @@ def test_a_repeated_request_reuses_the_answer(runtime: Any) -> None:
     first = recommend.answer(runtime, Query("alice", 3))
     assert recommend.answer(runtime, Query("alice", 3)) is first
     assert orjson.loads(first) == recommend.recommend(runtime, Query("alice", 3))
+    assert (runtime.counts.answers_computed, runtime.counts.answers_cached) == (1, 1)
     # Another page, or another shopper, is another entry.
     assert recommend.answer(runtime, Query("alice", 3, offset=1)) is not first
     assert ids(answer(runtime, limit=2, offset=1)) == ids(answer(runtime, limit=3))[1:]
+    assert (runtime.counts.answers_computed, runtime.counts.answers_cached) == (3, 2)
 
 
 def test_a_catalog_change_shows_at_once(runtime: Any) -> None:

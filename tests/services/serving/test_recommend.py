@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from app.metrics import ServingCounts
 from app.recommender.itemknn import explain_all
 from app.services.serving import recommend
 from app.services.serving.live import CatalogIndex, RecentActivity
@@ -54,7 +55,9 @@ def runtime() -> Any:
     catalog = CatalogIndex()
     for item_id, categories in CATEGORIES.items():
         catalog.apply(item_id, available=True, deleted=False, categories=categories)
-    return SimpleNamespace(model=snapshot(), catalog=catalog, activity=RecentActivity(), erased={})
+    return SimpleNamespace(
+        model=snapshot(), catalog=catalog, activity=RecentActivity(), erased={}, counts=ServingCounts()
+    )
 
 
 def serve(runtime: Any, user_id: str, **kwargs: Any) -> dict[str, Any]:

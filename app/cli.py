@@ -1,9 +1,10 @@
-"""The `shoprec` command line: serve, migrate, rebuild, import, demo, evaluate, openapi."""
+"""The `shoprec` command line: serve, migrate, rebuild, import, demo, evaluate, openapi, export."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -67,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("openapi", help="print the OpenAPI document the server serves, for client generators")
     s.add_argument("--output", type=Path, help="write it to this file instead")
     s.set_defaults(func=cmd_openapi)
+
+    s = sub.add_parser(
+        "export", help="write every shopper's recommendations from the current model (for campaigns)"
+    )
+    s.add_argument("what", choices=["recommendations"])
+    s.add_argument("--limit", type=int, default=10, help="items per shopper, 1-100 (default 10)")
+    s.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    s.add_argument("--users", type=Path, help="a file of shopper ids, one a line (default: every shopper)")
+    s.add_argument("--output", "-o", type=Path, help="the file to write (default: standard output)")
+    s.set_defaults(func=cmd_export)
     return p
 
 
@@ -243,6 +254,66 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     table = evaluate_store(settings, engine, k=args.k, split=split, test_fraction=args.test_fraction)
     engine.dispose()
     print(table)
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.serving.export import export_recommendations
+    from app.services.serving.runtime import Runtime
+    from app.shop import ID_PATTERN, MAX_ID_LENGTH
+
+    if not 1 <= args.limit <= 100:
+        print("error: --limit must be between 1 and 100", file=sys.stderr)
+        return 2
+    users = None
+    if args.users is not None:
+        if not args.users.is_file():
+            print(f"error: {args.users} is not a file", file=sys.stderr)
+            return 2
+        users, bad = [], []
+        pattern = re.compile(ID_PATTERN)
+        for number, line in enumerate(args.users.read_text(encoding="utf-8").splitlines(), 1):
+            user_id = line.strip()
+            if not user_id:
+                continue
+            if len(user_id) > MAX_ID_LENGTH or not pattern.fullmatch(user_id):
+                bad.append(number)
+            users.append(user_id)
+        if bad:
+            lines = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+            print(f"error: {args.users}: not a shopper id on line(s) {lines}", file=sys.stderr)
+            return 2
+    _engine(settings).dispose()  # migrated first, where AUTO_MIGRATE says so
+    runtime = Runtime.create(settings)
+    try:
+        runtime.safe_startup_load()
+        if runtime.model.version is None:
+            print("error: no model built yet: run `shoprec rebuild` first", file=sys.stderr)
+            return 1
+        started = time.perf_counter()
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+        try:
+            n = export_recommendations(
+                runtime,
+                out,
+                limit=args.limit,
+                fmt=args.format,
+                users=users,
+                progress=_ProgressBar("exporting"),
+            )
+        finally:
+            if args.output:
+                out.close()
+            else:
+                out.flush()
+    finally:
+        runtime.close()
+    seconds = time.perf_counter() - started
+    print(
+        f"exported {n:,} shoppers' recommendations from model version {runtime.model.version} "
+        f"in {seconds:.1f} s ({n / max(seconds, 1e-9):,.0f} shoppers/s)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -18,7 +18,7 @@ from app.api.fastpath import RecommendationsFastPath
 from app.api.keys import ApiKeys
 from app.api.middleware import Deadlines, LimitsMiddleware, RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import docs, events, health, items, model, recommendations, users
+from app.api.routes import dashboard, docs, events, health, items, model, recommendations, users
 from app.api.routes import metrics as metrics_route
 from app.config import Settings
 from app.services.building.background import Background
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
         app.include_router(router)
     install_openapi(app, auth_enabled=settings.auth_enabled)
     app.mount(docs.ASSETS, docs.assets, name="docs-assets")
+    dashboard.install(app)
     deadlines = Deadlines(settings.request_timeout_seconds)
     cors: dict[str, Any] | None = (
         {

@@ -7,7 +7,7 @@ The rebuild's bulk read of every event is `app.store.event_arrays`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, text
@@ -235,3 +235,24 @@ def copy_events(session: Session, rows: Iterable[tuple[Any, ...]], now: datetime
         stored = cur.rowcount
         cur.execute("DROP TABLE import_events")
     return stored
+
+
+def hourly_counts(session: Session, since: datetime) -> list[tuple[datetime, str, int]]:
+    """(hour, type, events) for the events that happened since `since`, by the hour they happened in
+    (UTC), oldest first."""
+    if session.get_bind().dialect.name == "postgresql":
+        hour: Any = func.date_trunc("hour", func.timezone("UTC", Event.ts))
+    else:  # SQLite keeps UTC as text: the hour is its first 13 characters
+        hour = func.substr(Event.ts, 1, 13)
+    rows = session.execute(
+        select(hour.label("hour"), Event.type, func.count())
+        .where(Event.ts >= since)
+        .group_by(hour, Event.type)
+        .order_by(hour)
+    ).all()
+    out = []
+    for when, event_type, n in rows:
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when.replace(" ", "T") + ":00")
+        out.append((when.replace(tzinfo=UTC, minute=0, second=0, microsecond=0), event_type, int(n)))
+    return out

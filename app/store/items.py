@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.store.models import Item, ItemCategory
@@ -82,3 +82,15 @@ def catalog_texts(connection: Connection) -> list[Any]:
             select(Item.item_id, Item.title, Item.description, Item.categories, Item.tags)
         ).all()
     )
+
+
+def items_by_id(session: Session, item_ids: Sequence[str]) -> dict[str, Item]:
+    """The stored items among `item_ids` (deleted ones included: a history may name them)."""
+    if not item_ids:
+        return {}
+    rows = session.scalars(select(Item).where(Item.item_id.in_(set(item_ids)))).all()
+    return {item.item_id: item for item in rows}
+
+
+def count_items(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Item).where(Item.deleted_at.is_(None))) or 0

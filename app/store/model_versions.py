@@ -138,3 +138,23 @@ def save_evaluation(
 
 def last_evaluation(session: Session) -> Evaluation | None:
     return session.scalars(select(Evaluation).order_by(Evaluation.id.desc()).limit(1)).first()
+
+
+def history(session: Session, limit: int) -> list[Any]:
+    """The newest `limit` versions' metadata (never their artifacts), newest first."""
+    return list(
+        session.execute(
+            select(
+                ModelVersion.version,
+                ModelVersion.algorithm,
+                ModelVersion.params,
+                ModelVersion.metrics,
+                ModelVersion.stages,
+                ModelVersion.built_at,
+                ModelVersion.build_seconds,
+                ModelVersion.n_events,
+            )
+            .order_by(ModelVersion.version.desc())
+            .limit(limit)
+        ).all()
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.store.models import User
@@ -26,3 +26,7 @@ def get_user(session: Session, user_id: str) -> User | None:
 
 def delete_user(session: Session, user_id: str) -> bool:
     return bool(session.execute(delete(User).where(User.user_id == user_id)).rowcount)
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0

@@ -76,6 +76,7 @@ def generate(
                 "categories": [cat],
                 "tags": [adj, brand.lower()],
                 "price": round(float(rng.lognormal(3.3, 0.6)), 2),
+                "image_url": None,
                 "available": bool(rng.random() > 0.03),
                 "attributes": {"brand": brand},
             }

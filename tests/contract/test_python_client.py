@@ -184,6 +184,11 @@ def test_the_generated_client_drives_every_operation(driver: Driver, document: d
     popular = call("recommendations", "popular_items", limit=3, category="hiking", as_reader=True).parsed
     assert 0 < len(popular.items) <= 3
 
+    # Prometheus metrics: text for a write key, refused to a read key.
+    scraped = call("operations", "get_metrics")
+    assert scraped.status_code == 200 and b"shoprec_events_total" in scraped.content
+    assert call("operations", "get_metrics", as_reader=True).status_code == 403
+
     # Problems come back as the documented ProblemDetails.
     refused = call("items", "put_item", "sku-1", body=ItemFields(price=1.0), as_reader=True)
     assert refused.status_code == 403 and isinstance(refused.parsed, ProblemDetails)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, Security
+from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import KeysDep, RuntimeDep, api_key_header, raw_key
 from app.metrics import CONTENT_TYPE
@@ -14,16 +13,16 @@ from app.services.serving import operations
 
 router = APIRouter(tags=["operations"])
 
-_bearer = HTTPBearer(auto_error=False, description="A write key, as Prometheus' `authorization` sends it.")
-
-
 async def require_scraper(
-    keys: KeysDep,
-    key: Annotated[str | None, Security(api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    request: Request, keys: KeysDep, key: Annotated[str | None, Security(api_key_header)]
 ) -> None:
-    """A write key, in `X-API-Key` or as `Authorization: Bearer <key>` (Prometheus' own way)."""
-    keys.check(raw_key(key or (bearer.credentials if bearer else None)), write=True)
+    """A write key, in `X-API-Key` or as `Authorization: Bearer <key>` (Prometheus' own way; read
+    here rather than declared, so that the document keeps one key scheme)."""
+    if not key:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            key = credentials.strip()
+    keys.check(raw_key(key), write=True)
 
 
 @router.get(

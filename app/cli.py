@@ -317,9 +317,6 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
     """The document of /openapi.json, without starting the server or touching the store: the
@@ -334,3 +331,7 @@ def cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

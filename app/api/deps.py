@@ -29,11 +29,11 @@ BackgroundDep = Annotated[RebuildRequests, Depends(get_background)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back if it raises."""
+    """One session per request, closed after it. The services commit their own unit of work;
+    whatever a failed request left uncommitted is rolled back."""
     with runtime.sessions() as session:
         try:
             yield session
-            session.commit()
         except BaseException:
             session.rollback()
             raise

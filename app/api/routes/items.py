@@ -25,10 +25,7 @@ CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3}={0,2})?$"
     "/{item_id}", response_model=ItemOut, dependencies=[WriteAccess], summary="Create or replace an item"
 )
 def put_item(item_id: ItemIdPath, fields: ItemFields, runtime: RuntimeDep, session: SessionDep) -> Any:
-    items = catalog.upsert_items(session, [{"item_id": item_id, **fields.model_dump()}])
-    session.commit()
-    catalog.publish_items(runtime, items)
-    return items[0]
+    return catalog.put_items(runtime, session, [{"item_id": item_id, **fields.model_dump()}])[0]
 
 
 @router.post(
@@ -46,9 +43,7 @@ def post_items(
     if len(items) > MAX_BULK:  # checked here, not by the schema: too many is a 413, as documented
         raise HTTPException(413, f"at most {MAX_BULK} items per request, got {len(items)}")
     unique = {it.item_id: it.model_dump() for it in items}  # the last version of an id wins
-    stored = catalog.upsert_items(session, list(unique.values()))
-    session.commit()
-    catalog.publish_items(runtime, stored)
+    stored = catalog.put_items(runtime, session, list(unique.values()))
     return ItemsUpserted(upserted=len(stored))
 
 
@@ -79,10 +74,8 @@ def list_items(
 @router.delete("/{item_id}", status_code=204, dependencies=[WriteAccess], summary="Delete an item")
 def delete_item(item_id: ItemIdPath, runtime: RuntimeDep, session: SessionDep) -> Response:
     """From this moment the item is never recommended; its past events stay in the history."""
-    if not catalog.delete_item(session, item_id):
+    if not catalog.delete_item(runtime, session, item_id):
         raise HTTPException(404, f"item {item_id!r} not found")
-    session.commit()
-    catalog.publish_item_deleted(runtime, item_id)
     return Response(status_code=204)
 
 

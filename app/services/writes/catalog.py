@@ -14,21 +14,27 @@ if TYPE_CHECKING:  # the serving stack (numpy, scipy) stays out of file imports
     from app.services.serving.runtime import Runtime
 
 
+def put_items(runtime: Runtime, session: Session, items: list[dict[str, Any]]) -> list[Item]:
+    """Create or replace items and commit; their availability and categories then take effect in
+    this process at once."""
+    stored = upsert_items(session, items)
+    session.commit()
+    runtime.catalog.apply_items(stored)
+    return stored
+
+
 def upsert_items(session: Session, items: list[dict[str, Any]]) -> list[Item]:
+    """Create or replace items in the caller's transaction (bulk loads commit once at the end)."""
     return item_store.upsert_items(session, items, utcnow())
 
 
-def publish_items(runtime: Runtime, items: list[Item]) -> None:
-    """After commit: availability and categories take effect in this process at once."""
-    runtime.catalog.apply_items(items)
-
-
-def delete_item(session: Session, item_id: str) -> bool:
-    return item_store.soft_delete(session, item_id, utcnow())
-
-
-def publish_item_deleted(runtime: Runtime, item_id: str) -> None:
+def delete_item(runtime: Runtime, session: Session, item_id: str) -> bool:
+    """Soft-delete an item and commit; from then on this process never serves it. False: no such item."""
+    if not item_store.soft_delete(session, item_id, utcnow()):
+        return False
+    session.commit()
     runtime.catalog.apply(item_id, available=False, deleted=True, categories=())
+    return True
 
 
 def get_item(session: Session, item_id: str) -> Item | None:

@@ -10,11 +10,16 @@ from sqlalchemy.orm import Session
 
 from app.store import events as event_store
 from app.store import users as user_store
-from app.store.models import Event, User, utcnow
+from app.store.models import Event, utcnow
 
 
-def put_user(session: Session, user_id: str, attributes: dict[str, Any]) -> User:
-    return user_store.upsert_user(session, user_id, attributes, utcnow())
+def put_user(session: Session, user_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Create or update a user and commit; the user as `user_with_counts` reports it."""
+    user_store.upsert_user(session, user_id, attributes, utcnow())
+    session.commit()
+    user = user_with_counts(session, user_id)
+    assert user is not None  # just written, in this session
+    return user
 
 
 def user_with_counts(session: Session, user_id: str) -> dict[str, Any] | None:

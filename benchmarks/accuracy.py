@@ -66,10 +66,8 @@ from app.recommender.evaluation import (  # noqa: E402
     temporal_split,
     validation_split,
 )
-from app.services.building.rebuild import (  # noqa: E402
-    DEFAULT_ALGORITHM,
-    run_rebuild,
-)
+from app.services.building.rebuild import run_rebuild  # noqa: E402
+from app.services.building.tuning import DEFAULT_ALGORITHM  # noqa: E402
 from app.services.serving.recommend import Query, recommend  # noqa: E402
 from app.services.serving.runtime import Runtime  # noqa: E402
 from app.services.serving.status import last_evaluation  # noqa: E402

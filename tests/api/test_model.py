@@ -15,7 +15,7 @@ from app.api.schemas.model import EvaluationTable, ModelInfo
 from app.config import Settings
 from app.main import create_app
 from app.services.building import rebuild as rebuild_module
-from app.services.building.rebuild import DEFAULT_ALGORITHM
+from app.services.building.tuning import DEFAULT_ALGORITHM
 from tests.conftest import rebuild, two_taste_events, wait_for
 
 FANS_OF_I9 = [{"user_id": f"fan{k}", "item_id": "i9", "type": "purchase"} for k in range(10)]

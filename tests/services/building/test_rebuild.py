@@ -14,7 +14,8 @@ from app.config import Settings
 from app.recommender.itemknn import explain_all
 from app.recommender.persist import dumps, loads
 from app.services.building import rebuild as rebuild_module
-from app.services.building.rebuild import DEFAULT_ALGORITHM, run_rebuild
+from app.services.building.rebuild import run_rebuild
+from app.services.building.tuning import DEFAULT_ALGORITHM
 from app.services.serving.model import ModelMeta, ServingModel
 from app.services.writes.ingest import store_events
 from app.store import model_versions as versions

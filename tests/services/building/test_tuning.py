@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from app.api.schemas.events import parse_events
 from app.config import Settings
-from app.services.building.rebuild import run_rebuild, tuning_due
+from app.services.building.rebuild import run_rebuild
+from app.services.building.tuning import tuning_due
 from app.services.writes import ingest
 from app.store.db import make_engine, make_session_factory
 from app.store.models import ModelVersion, RebuildRun

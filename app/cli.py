@@ -10,9 +10,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.logs import configure, logging_config
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from app.recommender.evaluation.split import SplitMethod
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> Engine:
     from app.store.db import make_engine
     from app.store.migrate import upgrade
 
@@ -250,7 +256,7 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.building.evaluation import evaluate_store
 
     engine = _engine(settings)
-    split = "per_user" if args.split == "user" else "global"
+    split: SplitMethod = "per_user" if args.split == "user" else "global"
     table = evaluate_store(settings, engine, k=args.k, split=split, test_fraction=args.test_fraction)
     engine.dispose()
     print(table)

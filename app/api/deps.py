@@ -14,7 +14,7 @@ from app.services.serving.runtime import RebuildRequests, Runtime
 
 
 async def get_runtime(request: Request) -> Runtime:
-    return request.state.runtime  # type: ignore[no-any-return]  # the lifespan's (main.py)
+    return request.state.runtime  # the lifespan's (main.py)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -61,7 +61,8 @@ def fold_in(
 
 def normalized(M: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(M, axis=1, keepdims=True)
-    return np.divide(M, norms, out=np.zeros_like(M), where=norms > 0)
+    unit: np.ndarray = np.divide(M, norms, out=np.zeros_like(M), where=norms > 0)
+    return unit
 
 
 class ALS(Recommender):

@@ -35,20 +35,20 @@ def as_interactions(X: Any, n_items: int | None = None, what: str = "X") -> sp.c
 
 def as_index_array(users: Any, n: int, what: str = "users") -> np.ndarray:
     """Validate an array of row indices into a matrix with ``n`` rows."""
-    users = np.asarray(users, dtype=np.int64).reshape(-1)
-    if users.size and (users.min() < 0 or users.max() >= n):
-        raise IndexError(f"{what} must be in [0, {n}), got [{users.min()}, {users.max()}]")
-    return users
+    index: np.ndarray = np.asarray(users, dtype=np.int64).reshape(-1)
+    if index.size and (index.min() < 0 or index.max() >= n):
+        raise IndexError(f"{what} must be in [0, {n}), got [{index.min()}, {index.max()}]")
+    return index
 
 
 def finite_scores(scores: Any) -> np.ndarray:
     """Dense float32 scores with any NaN/inf (e.g. from a degenerate solve) replaced by 0."""
     if sp.issparse(scores):
         scores = scores.toarray()
-    scores = np.asarray(scores, dtype=np.float32)
-    if not np.isfinite(scores).all():
-        np.nan_to_num(scores, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return scores
+    dense: np.ndarray = np.asarray(scores, dtype=np.float32)
+    if not np.isfinite(dense).all():
+        np.nan_to_num(dense, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return dense
 
 
 class Recommender(ABC):

@@ -136,12 +136,14 @@ class ContentModel(Recommender):
         return self
 
     def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        assert self.F is not None, "fit the model first"
         rows = as_interactions(rows, self.n_items, "rows")
         profile = rows @ self.F
         return finite_scores(profile @ self.F.T)
 
     def similar_to_features(self, f_row: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` catalogue items most cosine-similar to each feature row (e.g. a new item)."""
+        assert self.F is not None, "fit the model first"
         f_row = _l2_rows(sp.csr_matrix(f_row, dtype=np.float32))
         if f_row.shape[1] != self.F.shape[1]:
             raise ValueError(f"feature rows have {f_row.shape[1]} terms, model has {self.F.shape[1]}")
@@ -150,6 +152,7 @@ class ContentModel(Recommender):
         return top_n(sims, n, overwrite_scores=True)
 
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self.F is not None, "fit the model first"
         items = as_index_array(items, self.n_items, "items")
         sims = finite_scores(self.F[items] @ self.F.T)
         sims[sims <= 0] = -np.inf

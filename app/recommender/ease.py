@@ -51,7 +51,7 @@ def ease_weights(X: sp.csr_matrix, l2: float) -> np.ndarray:
         P[start:stop, :start] = P[:start, start:stop].T
         block = P[start:stop, start:stop]
         block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]
-    B = P
+    B: np.ndarray = P
     B /= -np.diag(P)[None, :]
     B[np.diag_indices(n_items)] = 0.0
     return B
@@ -114,7 +114,8 @@ class EASE(Recommender):
         gap = np.where(span > 0, span, np.float32(1.0)) * np.float32(1e-3)
         scores = lo - gap * (np.float32(1.0) + self.tail_order[None, :])
         scores[:, self.items] = head
-        return scores.astype(np.float32, copy=False)
+        out: np.ndarray = scores.astype(np.float32, copy=False)
+        return out
 
     def get_state(self) -> dict[str, np.ndarray]:
         return {

@@ -32,7 +32,8 @@ SIMILARITY_BLOCK_ITEMS = 2048
 
 def column_norms(X: sp.csr_matrix) -> np.ndarray:
     """Euclidean norm of every column of X (float32)."""
-    return np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel()).astype(np.float32)
+    norms: np.ndarray = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel()).astype(np.float32)
+    return norms
 
 
 def sparse_top_k_per_row(
@@ -87,7 +88,8 @@ def _aligned(G: sp.csr_matrix, N: sp.csr_matrix, shrinkage: float) -> np.ndarray
         g_keys = np.repeat(np.arange(G.shape[0], dtype=np.int64), np.diff(G.indptr)) * width
         n_keys = np.repeat(np.arange(N.shape[0], dtype=np.int64), np.diff(N.indptr)) * width
         n = N.data[np.searchsorted(n_keys + N.indices, g_keys + G.indices)]
-    return (n / (n + np.float32(shrinkage))).astype(np.float32)
+    factors: np.ndarray = (n / (n + np.float32(shrinkage))).astype(np.float32)
+    return factors
 
 
 def cosine_neighbours(X: sp.csr_matrix, k: int, shrinkage: float) -> sp.csr_matrix:
@@ -132,7 +134,8 @@ def explain(row: sp.csr_matrix, items: np.ndarray, neighbours: sp.csr_matrix) ->
     one term of the score ``row @ neighbours``.
     """
     items = np.asarray(items, dtype=np.int64).reshape(1, -1)
-    return explain_all(sp.csr_matrix(row), items, neighbours)[0]
+    reasons: np.ndarray = explain_all(sp.csr_matrix(row), items, neighbours)[0]
+    return reasons
 
 
 # (user, history item, neighbour) triples expanded at once by explain_all: bounds its memory.
@@ -250,6 +253,7 @@ class ItemKNN(Recommender):
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` nearest neighbours of each item (padded with -1 / -inf)."""
         items = as_index_array(items, self.n_items, "items")
+        assert self.neighbours is not None, "fit the model first"
         return sparse_top_n(self.neighbours[items], n)
 
     def explain(self, row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ def event_weights(
     type_codes = np.asarray(type_codes)
     if type_codes.size and (type_codes.min() < 0 or type_codes.max() >= len(EVENT_TYPES)):
         raise ValueError(f"type codes must be in [0, {len(EVENT_TYPES)})")
-    w = np.array(config.type_weights(), dtype=np.float64)[type_codes]
+    w: np.ndarray = np.array(config.type_weights(), dtype=np.float64)[type_codes]
     is_rating = type_codes == RATING_CODE
     if is_rating.any():
         v = np.asarray(values, dtype=np.float64)[is_rating]

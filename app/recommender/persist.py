@@ -25,7 +25,7 @@ def dumps(state: dict[str, np.ndarray]) -> bytes:
     for key, value in arrays.items():
         if value.dtype == object:
             raise TypeError(f"state[{key!r}] has dtype object, which would need pickle")
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # the stubs take a key for allow_pickle
     return buf.getvalue()
 
 

@@ -30,7 +30,8 @@ def popularity_scores(X: sp.csr_matrix) -> np.ndarray:
     confidence = np.asarray(X.sum(axis=0), dtype=np.float64).reshape(-1)
     if not confidence.size:
         return n_users
-    return n_users + np.clip(confidence, 0.0, None) / (confidence.max(initial=0.0) + 1.0)
+    scores: np.ndarray = n_users + np.clip(confidence, 0.0, None) / (confidence.max(initial=0.0) + 1.0)
+    return scores
 
 
 class Popularity(Recommender):

@@ -83,6 +83,7 @@ class UserKNN(Recommender):
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         users = as_index_array(users, self.n_users)
+        assert self.X is not None, "fit the model first"
         return self._scores(self.X[users], self_index=users)
 
     def score_rows(self, rows: sp.csr_matrix) -> np.ndarray:

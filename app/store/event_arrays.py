@@ -130,7 +130,11 @@ def _read_postgres(connection: Connection) -> EventArrays:
     if not (np.diff(event_ids) > 0).all():  # aggregated in scan order, usually id order already
         order = np.argsort(event_ids, kind="stable")
         event_ids, columns = event_ids[order], [c[order] for c in columns]
-    return EventArrays(user_vocabulary, item_vocabulary, *columns, last_event_id=int(event_ids[-1]))
+    user_codes, item_codes, type_column, value_column, time_column = columns
+    return EventArrays(
+        user_vocabulary, item_vocabulary, user_codes, item_codes, type_column, value_column, time_column,
+        last_event_id=int(event_ids[-1]),
+    )
 
 
 READ_CHUNK_EVENTS = 100_000  # small enough that fetching and decoding overlap in small stores

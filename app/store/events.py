@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy import Connection, CursorResult, delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -117,7 +117,8 @@ def count_by_type(session: Session, user_id: str) -> dict[str, int]:
 
 
 def delete_for_user(session: Session, user_id: str) -> int:
-    return session.execute(delete(Event).where(Event.user_id == user_id)).rowcount or 0
+    result = cast("CursorResult[Any]", session.execute(delete(Event).where(Event.user_id == user_id)))
+    return result.rowcount or 0
 
 
 # Writes and erasures of one shopper exclude each other through transaction-level advisory locks

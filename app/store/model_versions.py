@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from app.store import erasures
@@ -76,10 +76,13 @@ def save_version(session: Session, version: ModelVersion) -> int:
 def fail_running_runs(session: Session, *, now: datetime, error: str) -> int:
     """Mark every run still 'running' as failed (the caller holds the rebuild lock, so they are
     dead); returns how many there were."""
-    result = session.execute(
-        update(RebuildRun)
-        .where(RebuildRun.status == "running")
-        .values(status="failed", error=error, finished_at=now)
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(RebuildRun)
+            .where(RebuildRun.status == "running")
+            .values(status="failed", error=error, finished_at=now)
+        ),
     )
     return result.rowcount or 0
 

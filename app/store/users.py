@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.store.models import User
@@ -25,7 +25,8 @@ def get_user(session: Session, user_id: str) -> User | None:
 
 
 def delete_user(session: Session, user_id: str) -> bool:
-    return bool(session.execute(delete(User).where(User.user_id == user_id)).rowcount)
+    result = cast("CursorResult[Any]", session.execute(delete(User).where(User.user_id == user_id)))
+    return bool(result.rowcount)
 
 
 def count_users(session: Session) -> int:

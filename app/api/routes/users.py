@@ -64,7 +64,7 @@ def user_events(
             event_id=r.event_id,
             user_id=r.user_id,
             item_id=r.item_id,
-            type=r.type,  # type: ignore[arg-type]
+            type=r.type,
             value=r.value,
             timestamp=r.ts,
             received_at=r.received_at,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from app.api.schemas.common import ExternalId, StrictNumber, Timestamp
 from app.shop import FUTURE_TOLERANCE, EventType
 
-EVENT_EXAMPLE = {
+EVENT_EXAMPLE: dict[str, Any] = {
     "event_id": "7f1c9a40-0001",
     "user_id": "u-1001",
     "item_id": "sku-42",

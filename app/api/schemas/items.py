@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.schemas.common import Attributes, ExternalId, Label, StrictBoolean, StrictNumber, text
 
-ITEM_EXAMPLE = {
+ITEM_EXAMPLE: dict[str, Any] = {
     "title": "Trail running shoe",
     "description": "Light shoe with a grippy sole for muddy trails.",
     "categories": ["shoes", "running"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +24,7 @@ from app.recommender.topn import block_size_for, top_n
 from app.shop import ConfidenceConfig
 
 # Item side information as `make_model` takes it: a feature matrix or one text per item code.
-ItemFeatures = sp.csr_matrix | Sequence[str]
+ItemFeatures: TypeAlias = "sp.csr_matrix | Sequence[str]"
 
 
 class Scorer(Protocol):

@@ -91,7 +91,7 @@ class Split:
 
     @property
     def n_eval(self) -> int:
-        return self.truth.shape[0]
+        return int(self.truth.shape[0])
 
 
 def global_time_split(events: Events, test_fraction: float = 0.2) -> Split:

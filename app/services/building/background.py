@@ -217,7 +217,7 @@ class Background:
         await asyncio.to_thread(child.join)
         if status != "ok":
             raise RuntimeError(payload)
-        return payload  # type: ignore[no-any-return]
+        return payload
 
     # --- polling -----------------------------------------------------------------------------
 

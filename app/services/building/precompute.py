@@ -38,7 +38,7 @@ def serving_model(
 ) -> ServingModel:
     """The snapshot served from memory. ``X`` is the confidence matrix the model was fitted on,
     ``touched`` every (user, item) with any event (low ratings too), ``lap`` times each stage."""
-    if isinstance(model, ItemKNN):
+    if isinstance(model, ItemKNN) and model.neighbours is not None:
         neighbours = model.neighbours
     else:
         neighbours = ItemKNN(k=NEIGHBOURS_K).fit(X).neighbours

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -68,7 +68,7 @@ def store_events(
     """Store a batch (all or nothing: the caller's transaction commits or rolls back). Items in
     `catalog` are known to be stored already and are not upserted."""
     now = utcnow()
-    rows = []
+    rows: list[dict[str, Any]] = []
     seen_ids: set[str] = set()
     for e in events:
         if e.event_id is not None:

@@ -41,12 +41,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
+from benchmarks._shop import TYPES, Shop, synthetic_shop
+from benchmarks._store import (
     EVENT_COLUMNS,
     PYTHON,
     ROOT,
-    TYPES,
-    Shop,
     build_model,
     copy_catalog,
     copy_events,
@@ -54,12 +53,9 @@ from benchmarks._common import (  # noqa: E402
     event_copy_text,
     fresh_database,
     psycopg_url,
-    server_env,
-    serving,
-    synthetic_shop,
-    table,
-    verdict,
 )
+from benchmarks._tables import table, verdict
+from tests.servers import server_env, serving
 
 DB = "shoprec_bench_ingest"
 BATCH = 1000
@@ -95,9 +91,9 @@ def main() -> int:
         bodies = [_body(shop, s, s + BATCH) for s in range(lo, lo + n, BATCH)]
         with serving(url, workers=args.workers, REBUILD_INTERVAL_SECONDS="0") as server:
             warm = [_body(shop, s, s + BATCH, prefix="w") for s in range(lo, lo + 5 * BATCH, BATCH)]
-            _post_all(server.base, warm, clients=1)
-            post = _post_all(server.base, bodies, clients=args.clients)
-            checks = _checks(server.base, bodies[:5], shop, lo)
+            _post_all(server.url, warm, clients=1)
+            post = _post_all(server.url, bodies, clients=args.clients)
+            checks = _checks(server.url, bodies[:5], shop, lo)
         stored = _count(url, "p-%")
         imported = _import(url, shop, lo, lo + n)
 

@@ -22,15 +22,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
-    build_model,
-    drop_database,
-    load_store,
-    psycopg_url,
-    synthetic_shop,
-    table,
-    verdict,
-)
+from benchmarks._shop import synthetic_shop
+from benchmarks._store import build_model, drop_database, load_store, psycopg_url
+from benchmarks._tables import table, verdict
 
 DB = "shoprec_bench_rebuild"
 RAW_COPY = (

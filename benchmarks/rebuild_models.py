@@ -27,7 +27,7 @@ from app.recommender.registry import MODELS, make_model
 from app.recommender.topn import recommend_all
 from app.shop import ConfidenceConfig
 from app.vocabulary import Vocabulary
-from benchmarks._common import synthetic_shop
+from benchmarks._shop import synthetic_shop
 
 N_EVENTS, N_USERS, N_ITEMS, N_CLUSTERS, SEED = 1_000_000, 50_000, 20_000, 50, 42
 

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.recommender.rescore import neighbour_scores  # noqa: E402
-from benchmarks._common import table  # noqa: E402
+from benchmarks._tables import table  # noqa: E402
 
 
 def main() -> int:

@@ -46,21 +46,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
-    PYTHON,
-    ROOT,
-    build_model,
-    drop_database,
-    existing_store,
-    free_port,
-    load_store,
-    request_each,
-    serving,
-    synthetic_shop,
-    table,
-    user_id,
-    verdict,
-)
+from benchmarks._load import request_each  # noqa: E402
+from benchmarks._shop import synthetic_shop, user_id  # noqa: E402
+from benchmarks._store import PYTHON, ROOT, build_model, drop_database, existing_store, load_store  # noqa: E402
+from benchmarks._tables import table, verdict  # noqa: E402
+from tests.servers import free_port, serving  # noqa: E402
 
 READ_KEY = "bench-read-3f9c2a7e51d04b6a"  # as long as a real key: the check compares every byte
 WRITE_KEY = "bench-write-8d1e6b0c94a2f735"
@@ -153,13 +143,13 @@ def _configuration(
             base = serving(url, workers=workers, app_dir=args.baseline.resolve(), **KEYS, **env)
             services.append(("baseline", stack.enter_context(base)))
         for _, server in services:
-            request_each(server.base, paths, headers={"X-API-Key": READ_KEY})  # each shopper's once
-        body = _typical_answer(services[0][1].base, paths)
+            request_each(server.url, paths, headers={"X-API-Key": READ_KEY})  # each shopper's once
+        body = _typical_answer(services[0][1].url, paths)
         bare = stack.enter_context(floor(body, workers=workers))
         rows = []
         for conns in args.connections:
             loads = alternate(
-                [bare, *((s.base, s.proc.pid) for _, s in services)],
+                [bare, *((s.url, s.process.pid) for _, s in services)],
                 paths,
                 connections=conns,
                 seconds=args.seconds,
@@ -458,20 +448,20 @@ def _during_rebuild(url: str, rec_paths: list[str], *, seconds: float, rebuild_s
     any background work, however low its priority (shared caches, SMT siblings, the hypervisor)."""
     admin = {"X-API-Key": WRITE_KEY}
     with serving(url, workers=1, **KEYS) as server:
-        wrk(server.base, rec_paths, connections=8, seconds=min(seconds, 5))  # warm-up
-        idle = wrk(server.base, rec_paths, connections=8, seconds=seconds)
-        before = httpx.get(f"{server.base}/model", headers=admin).json().get("version")
-        httpx.post(f"{server.base}/model/rebuild", headers=admin)
+        wrk(server.url, rec_paths, connections=8, seconds=min(seconds, 5))  # warm-up
+        idle = wrk(server.url, rec_paths, connections=8, seconds=seconds)
+        before = httpx.get(f"{server.url}/model", headers=admin).json().get("version")
+        httpx.post(f"{server.url}/model/rebuild", headers=admin)
         # Load for most of the rebuild's expected time, so every sample is taken while it runs.
-        busy = wrk(server.base, rec_paths, connections=8, seconds=max(3.0, 0.8 * rebuild_seconds))
+        busy = wrk(server.url, rec_paths, connections=8, seconds=max(3.0, 0.8 * rebuild_seconds))
         deadline = time.monotonic() + 10 * rebuild_seconds + 60
         while time.monotonic() < deadline:
-            if httpx.get(f"{server.base}/model", headers=admin).json().get("version") != before:
+            if httpx.get(f"{server.url}/model", headers=admin).json().get("version") != before:
                 break
             time.sleep(0.5)
-        after = httpx.get(f"{server.base}/model", headers=admin).json().get("version")
+        after = httpx.get(f"{server.url}/model", headers=admin).json().get("version")
         with _idle_burners():
-            burned = wrk(server.base, rec_paths, connections=8, seconds=seconds)
+            burned = wrk(server.url, rec_paths, connections=8, seconds=seconds)
     ratio = busy.p99_ms / idle.p99_ms
     return table(
         [

@@ -33,18 +33,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
-    PYTHON,
-    ROOT,
-    TYPES,
-    build_model,
-    drop_database,
-    load_store,
-    serving,
-    synthetic_shop,
-    table,
-    verdict,
-)
+from benchmarks._shop import TYPES, synthetic_shop
+from benchmarks._store import PYTHON, ROOT, build_model, drop_database, load_store
+from benchmarks._tables import table, verdict
+from tests.servers import serving
 
 DB = "shoprec_bench_soak"
 NEW_SHOPPERS = 2_000  # ids of shoppers the store has never seen, sent among the known ones
@@ -76,12 +68,12 @@ def main() -> int:
                 while not stop.wait(1.0):
                     samples.append((time.monotonic() - t0, server.rss_mb(server_pids)))
                     if "warm" not in models and samples[-1][0] >= warm_at:
-                        models["warm"] = httpx.get(f"{server.base}/model", timeout=30).json()
+                        models["warm"] = httpx.get(f"{server.url}/model", timeout=30).json()
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             config = json.dumps(
-                [server.base, args.seconds, args.users, args.items, args.rebuild_every, args.rate]
+                [server.url, args.seconds, args.users, args.items, args.rebuild_every, args.rate]
             )
             out = subprocess.run(
                 [
@@ -98,7 +90,7 @@ def main() -> int:
             ).stdout
             stop.set()
             sampler.join()
-            models["end"] = httpx.get(f"{server.base}/model", timeout=30).json()
+            models["end"] = httpx.get(f"{server.url}/model", timeout=30).json()
     finally:
         drop_database(DB)
 

@@ -11,7 +11,6 @@ import fnmatch
 import json
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.main import create_app
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 8000
@@ -435,12 +435,6 @@ def run_probe(where: str, port: int) -> subprocess.CompletedProcess[str]:
     assert argv[:2] == ["python", "-c"], "slim images have no curl: probe with python"
     code = argv[2].replace(f":{PORT}/", f":{port}/")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("where", ["Dockerfile", "compose app"])

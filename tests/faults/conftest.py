@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.servers import Server
+from tests.servers import Server
 
 
 @pytest.fixture
@@ -16,7 +16,8 @@ def serve(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def start(name: str = "server", **settings: object) -> Server:
-        server = Server(database_url, tmp_path / name, name, **settings)
+        # No timed rebuilds: a test starts the rebuilds it needs.
+        server = Server(database_url, tmp_path / name, name, **{"rebuild_interval_seconds": 0, **settings})
         servers.append(server)
         return server
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from app.store.db import make_engine
 from app.store.models import Event
-from tests.faults.servers import Server
+from tests.servers import Server
 
 CLIENTS = 8
 ROUNDS = 10

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app.store.db import make_engine
 from app.store.models import Event
-from tests.faults.servers import Server
+from tests.servers import Server
 
 BATCH = 200
 SENDERS = 4

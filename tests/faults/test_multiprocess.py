@@ -24,7 +24,7 @@ from app.store.db import make_engine
 from app.store.locks import rebuild_lock
 from app.store.models import RebuildRun
 from tests.conftest import two_taste_events, wait_for
-from tests.faults.servers import Server
+from tests.servers import Server
 
 SLOW_BUILD_SECONDS = 0.5
 

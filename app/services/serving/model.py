@@ -1,7 +1,7 @@
 """The serving model: an immutable snapshot of one built model version, swapped atomically.
 
 A request reads `runtime.model` once and uses only that object, so it sees the old version or the
-new one, never a mix. Built by `rebuild.py`, stored as plain arrays (npz, no pickle).
+new one, never a mix. Built by `building/precompute.py`, stored as plain arrays (npz, no pickle).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from app.vocabulary import Vocabulary, VocabularyBuilder
 
-ids = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=4)
+# No control characters: the id rule (app.shop.ID_PATTERN) refuses them, and numpy drops trailing NULs.
+ids = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=4)
 
 
 @given(st.lists(st.lists(ids, max_size=12), max_size=5))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import app.services.building.rebuild as rebuild_module
+from app.services.building import precompute
 from app.services.serving.status import HEARTBEAT_LEASE
 from app.store import model_versions
 from app.store.db import make_engine
@@ -67,7 +68,7 @@ def test_a_rebuild_that_raises_keeps_the_previous_model(
     def broken(*_: Any, **__: Any) -> Any:
         raise MemoryError("top-N ran out of memory")
 
-    monkeypatch.setattr(rebuild_module, "recommend_all", broken)
+    monkeypatch.setattr(precompute, "recommend_all", broken)
     assert client.post("/model/rebuild").status_code == 202
     model = wait_for(
         lambda: (m := client.get("/model").json())["last_error"] and m["status"] != "building" and m,

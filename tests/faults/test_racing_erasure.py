@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 
 from app.store.db import make_engine
-from tests.faults.servers import Server
+from tests.servers import Server
 
 ROUNDS = 40
 

@@ -16,8 +16,8 @@ import app.services.building.rebuild as rebuild_module
 from app.store.db import make_engine
 from app.store.models import Erasure, ModelVersion
 from tests.conftest import rebuild, two_taste_events, wait_for
-from tests.servers import Server
 from tests.faults.test_multiprocess import http_clients, recommended, same_version_on
+from tests.servers import Server
 
 
 def erasure_rows(database_url: str) -> int:

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.faults.servers import Server
+from tests.servers import Server
 
 FILLER = b"a" * 60_000
 

@@ -21,7 +21,7 @@ import pytest
 
 from app.config import Settings
 from app.main import create_app
-from tests.faults.servers import Server
+from tests.servers import Server
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 WRITE_KEY, READ_KEY = "client-write-key", "client-read-key"
@@ -101,7 +101,11 @@ class Driver:
 @pytest.fixture
 def driver(client_package: ModuleType, database_url: str, tmp_path: Path) -> Iterator[Driver]:
     server = Server(
-        database_url, tmp_path / "server", API_WRITE_KEYS=WRITE_KEY, API_READ_KEYS=READ_KEY
+        database_url,
+        tmp_path / "server",
+        API_WRITE_KEYS=WRITE_KEY,
+        API_READ_KEYS=READ_KEY,
+        REBUILD_INTERVAL_SECONDS=0,  # no timed rebuilds: the driver asks for the ones it needs
     ).wait_ready()
     try:
         yield Driver(client_package, server.url)

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from app.store.db import make_engine
 from app.store.models import Item, ItemCategory, User
-from tests.faults.servers import Server
 from tests.faults.test_concurrency import TIMEOUT, race
+from tests.servers import Server
 
 CLIENTS_PER_SERVER = 3
 ROUNDS = 8

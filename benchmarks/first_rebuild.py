@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import TYPES, synthetic_shop  # noqa: E402
+from benchmarks._shop import TYPES, synthetic_shop  # noqa: E402
 
 SHOPREC = [sys.executable, "-m", "app.cli"]
 

@@ -100,6 +100,7 @@ class RP3beta(Recommender):
     def similar_items(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items a walk from each item most likely ends on (padded with -1 / -inf)."""
         items = as_index_array(items, self.n_items, "items")
+        assert self.W is not None, "fit the model first"
         return sparse_top_n(self.W[items], n)
 
     def get_state(self) -> dict[str, np.ndarray]:

@@ -274,11 +274,11 @@ def select_model(
                 continue
             t1 = time.perf_counter()
             recommended = recommend_users(model, split.eval_users, k, exclude=seen)
-            metrics = per_user_metrics(recommended, split.truth)
+            per_user_scores = per_user_metrics(recommended, split.truth)
             fit_s[cand.label] += t1 - t0
             predict_s[cand.label] += time.perf_counter() - t1
-            per_user[cand.label].append(metrics["ndcg"])
-            means[cand.label].append({m: float(v.mean()) for m, v in metrics.items()})
+            per_user[cand.label].append(per_user_scores["ndcg"])
+            means[cand.label].append({m: float(v.mean()) for m, v in per_user_scores.items()})
         del fitted, matrices
 
     default = plan[0]

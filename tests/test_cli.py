@@ -149,3 +149,16 @@ def test_demo_rebuild_and_evaluate(env: str, capsys: pytest.CaptureFixture[str])
     # Only what was asked for: the table first, no set-up narration (the store is migrated first).
     assert table.splitlines()[0].split()[:2] == ["model", "ndcg@5"]
     assert "alembic" not in captured.err and "INFO" not in captured.err, captured.err
+
+
+def test_runs_as_a_module() -> None:
+    """`python -m app.cli` (how the benchmarks start servers) builds every command's parser."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("serve", "migrate", "evaluate", "export", "openapi"):
+        assert command in result.stdout

@@ -52,7 +52,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="evaluate the candidate models and serve the best (default: as TUNE_EVERY says)",
     )
+    s.add_argument(
+        "--engine",
+        choices=["local", "spark"],
+        default=None,
+        help="build on this machine or on the Spark cluster at SPARK_MASTER (default: REBUILD_ENGINE)",
+    )
     s.set_defaults(func=cmd_rebuild)
+
+    s = sub.add_parser("export", help="export the store's events (Parquet files for Spark)")
+    s.add_argument("kind", choices=["events"])
+    s.add_argument("directory", type=Path)
+    s.add_argument("--format", choices=["parquet"], default="parquet")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("import", help="import events or items from a CSV or JSON Lines file")
     s.add_argument("kind", choices=["events", "items"])
@@ -147,6 +159,8 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.building.rebuild import run_rebuild
 
+    if args.engine is not None:
+        settings = settings.model_copy(update={"rebuild_engine": args.engine})
     engine = _engine(settings)
     result = run_rebuild(settings, engine=engine, tune=args.tune)
     engine.dispose()
@@ -215,6 +229,21 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         f"{done - started:.1f} s (reading and validation {validated - started:.1f} s, "
         f"writing {done - validated:.1f} s)"
     )
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.building.spark_engine import export_events
+
+    engine = _engine(settings)
+    try:
+        rows = export_events(engine, args.directory)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"exported {rows} events to {args.directory}")
     return 0
 
 

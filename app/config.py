@@ -77,6 +77,22 @@ class Settings(BaseSettings):
         default=20, gt=0, description="Work budget of one selection, in seconds estimated from the data."
     )
 
+    # Rebuild engine
+    rebuild_engine: Literal["local", "spark"] = Field(
+        default="local", description="Build models on this machine (local) or on a Spark cluster (spark)."
+    )
+    spark_master: str = Field(default="local[*]", description="Spark master URL (REBUILD_ENGINE=spark).")
+    spark_partitions: int = Field(default=8, ge=1, description="Partitions of the Spark job's reads.")
+    spark_driver_memory: str = Field(default="2g", description="Memory of the Spark driver process.")
+    spark_staging_dir: Path | None = Field(
+        default=None,
+        description="Directory shared by the Spark driver and executors for the job's files; default /tmp.",
+    )
+    spark_jdbc_jar: str = Field(
+        default="/usr/share/java/postgresql.jar",
+        description="PostgreSQL JDBC driver jar the Spark job reads the events with.",
+    )
+
     # HTTP
     api_write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_read_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

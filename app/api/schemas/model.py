@@ -16,6 +16,7 @@ class ModelInfo(BaseModel):
     algorithm: str | None
     params: dict[str, Any]
     metrics: dict[str, Any]
+    engine: Literal["local", "spark"]
     n_users: int
     n_items: int
     n_events: int

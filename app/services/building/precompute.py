@@ -45,13 +45,35 @@ def serving_model(
     lap("neighbours")
 
     top_items, top_scores = recommend_all(model, touched, cache_size, exclude_seen=True)
+    return assemble(
+        X, users, items, catalog, texts, neighbours, top_items, top_scores, popularity_scores(X), lap=lap
+    )
+
+
+def assemble(
+    X: sp.csr_matrix,
+    users: Vocabulary,
+    items: Vocabulary,
+    catalog: list[Any],
+    texts: list[str],
+    neighbours: sp.csr_matrix,
+    top_items: np.ndarray,
+    top_scores: np.ndarray,
+    popularity: np.ndarray,
+    *,
+    lap: Callable[[str], None],
+) -> ServingModel:
+    """The snapshot from what a model engine computed (the local one above, or the Spark job):
+    every shopper's top-N (``top_items`` -1 padded, best first), the item neighbours and the
+    popularity score of every item. Adds the reasons, the popularity order, the categories and
+    the catalog's text features."""
     # A predicted preference <= 0 is no evidence: such slots are filled from popularity at serve time.
     top_items[~(top_scores > 0)] = -1
     top_because = explain_all(X, top_items, neighbours)
     lap("topn")
 
     # The fallback order is the popularity model's own: distinct shoppers, ties by confidence.
-    popularity = popularity_scores(X).astype(np.float32)
+    popularity = popularity.astype(np.float32)
     popular = np.argsort(-popularity, kind="stable").astype(np.int32)
     popular = popular[popularity[popular] > 0]
     top = float(popularity[popular[0]]) if len(popular) else 1.0

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,18 +24,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.recommender.matrix import confidence_matrix
-from app.recommender.registry import make_model
-from app.services.building import precompute
+from app.recommender.registry import DEFAULT_PARAMS, make_model
+from app.services.building import precompute, spark_engine
 from app.services.building.timing import StageTimer
 from app.services.building.tuning import resolve_algorithm, try_choose, tuning_due
 from app.shop import ConfidenceConfig
 from app.store import erasures as erasure_store
+from app.store import events as event_store
 from app.store import items as item_store
 from app.store import model_versions as versions
 from app.store.db import make_engine, make_session_factory
 from app.store.event_arrays import EventArrays, read_event_arrays
 from app.store.locks import rebuild_lock
 from app.store.models import ModelVersion, utcnow
+from app.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ def mark_interrupted(engine: Engine, message: str, *, tune: bool = False) -> Non
 
 
 def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
+    if settings.rebuild_engine == "spark":
+        return _build_on_spark(settings, engine)
     timer = StageTimer()
     # Read before the events: an erasure committed in between is already missing from them, and
     # is filtered at serve time anyway; one committed later is not covered by this model.
@@ -177,10 +181,56 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
     blob = snapshot.to_bytes()
     timer.lap("serialize")
 
-    version = _persist(engine, choice, events, last_erasure_id, blob, timer)
+    size = BuildSize(len(events.users), len(events.items), len(events), events.last_event_id, last_erasure_id)
+    version = _persist(engine, choice, size, blob, timer)
     timer.lap("persist")
     log.info("model version %s built: %s", version, timer.stages)
     return RebuildResult(status="built", version=version, stages=timer.stages)
+
+
+def _build_on_spark(settings: Settings, engine: Engine) -> RebuildResult:
+    """The same stages on a Spark cluster (`spark_engine`): the events never come to this machine
+    from PostgreSQL; the job's results come back as the arrays the local engine would build."""
+    timer = StageTimer()
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as connection:  # before the events, as the local engine reads it
+        last_erasure_id = erasure_store.newest_id(connection)
+    with engine.connect() as connection:
+        last_event_id = event_store.max_event_id(connection)
+        # A SQLite store has no JDBC reader: its events go to the job as Parquet files.
+        events = None if postgres else read_event_arrays(connection)
+        catalog = item_store.catalog_texts(connection)
+    timer.lap("catalog")
+    if last_event_id == 0 or (events is not None and len(events) == 0):
+        # Nothing to distribute: the local engine builds the empty model (or reports "empty").
+        return _build(settings.model_copy(update={"rebuild_engine": "local"}), engine, tune=False)
+    choice = _spark_choice(settings)
+    built = spark_engine.fit_on_spark(
+        settings, engine, events, last_event_id, choice.config,
+        spark_engine.job_params(settings, choice.params), lap=timer.lap,
+    )
+    users, items = Vocabulary(built.user_ids), Vocabulary(built.item_ids)
+    texts = precompute.item_texts(catalog, items)
+    snapshot = precompute.assemble(
+        built.X, users, items, catalog, texts, built.neighbours, built.top_items, built.top_scores,
+        built.popularity, lap=timer.lap,
+    )
+    blob = snapshot.to_bytes()
+    timer.lap("serialize")
+    size = BuildSize(len(users), len(items), built.n_events, last_event_id, last_erasure_id)
+    version = _persist(engine, choice, size, blob, timer)
+    timer.lap("persist")
+    log.info("model version %s built on Spark: %s", version, timer.stages)
+    return RebuildResult(status="built", version=version, stages=timer.stages)
+
+
+def _spark_choice(settings: Settings) -> ModelChoice:
+    """The Spark engine fits ALS (MLlib's); model selection runs on the local engine only."""
+    if settings.algorithm not in ("auto", "als"):
+        raise ValueError(
+            f"REBUILD_ENGINE=spark builds ALS; ALGORITHM={settings.algorithm} needs REBUILD_ENGINE=local"
+        )
+    return ModelChoice("als", dict(DEFAULT_PARAMS["als"]), settings.confidence_config(), {"engine": "spark"})
 
 
 def _latest_version(engine: Engine) -> int | None:
@@ -209,14 +259,15 @@ def _choose(
     return ModelChoice(algorithm, params, config, metrics)
 
 
-def _persist(
-    engine: Engine,
-    choice: ModelChoice,
-    events: EventArrays,
-    last_erasure_id: int,
-    blob: bytes,
-    timer: StageTimer,
-) -> int:
+class BuildSize(NamedTuple):
+    n_users: int
+    n_items: int
+    n_events: int
+    last_event_id: int
+    last_erasure_id: int
+
+
+def _persist(engine: Engine, choice: ModelChoice, size: BuildSize, blob: bytes, timer: StageTimer) -> int:
     with make_session_factory(engine).begin() as session:
         return versions.save_version(
             session,
@@ -227,11 +278,11 @@ def _persist(
                 stages=timer.stages,
                 built_at=utcnow(),
                 build_seconds=round(timer.total(), 3),
-                n_users=len(events.users),
-                n_items=len(events.items),
-                n_events=len(events),
-                last_event_id=events.last_event_id,
-                last_erasure_id=last_erasure_id,
+                n_users=size.n_users,
+                n_items=size.n_items,
+                n_events=size.n_events,
+                last_event_id=size.last_event_id,
+                last_erasure_id=size.last_erasure_id,
                 artifact=blob,
             ),
         )

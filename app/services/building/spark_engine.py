@@ -17,7 +17,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from app.config import Settings
+from app.services.building.precompute import NEIGHBOURS_K
 from app.services.building.spark_job import SparkJobParams, run_job
 from app.shop import EVENT_TYPES, ConfidenceConfig
 from app.store.event_arrays import read_event_arrays
@@ -53,6 +54,7 @@ class SparkModel:
     top_scores: np.ndarray  # float32 (n_users, n)
     neighbours: sp.csr_matrix  # (n_items, n_items) float32
     popularity: np.ndarray  # float64 per item
+    n_events: int
 
 
 def check_master(master: str) -> None:
@@ -86,6 +88,9 @@ def spark_session(settings: Settings) -> Iterator[SparkSession]:
         .config("spark.default.parallelism", str(settings.spark_partitions))
         .config("spark.driver.memory", settings.spark_driver_memory)
     )
+    if settings.spark_master.startswith("local"):
+        # One machine: the driver need not be reachable from any other (nor pick a public address).
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     if settings.spark_jdbc_jar and Path(settings.spark_jdbc_jar).exists():
         builder = builder.config("spark.jars", settings.spark_jdbc_jar)
     spark = builder.getOrCreate()
@@ -171,6 +176,8 @@ def fit_on_spark(
     last_event_id: int,
     config: ConfidenceConfig,
     params: SparkJobParams,
+    *,
+    lap: Callable[[str], None],
 ) -> SparkModel:
     """Run the job and read its results. `events` are the store's events already read on this
     machine (a SQLite store: they go to Spark as Parquet); None reads PostgreSQL over JDBC."""
@@ -178,18 +185,17 @@ def fit_on_spark(
     staging = staging_root / f"shoprec-spark-{uuid.uuid4().hex}"
     try:
         with spark_session(settings) as spark:
+            lap("spark_start")
             if events is None:
-                frame = jdbc_events(
-                    spark,
-                    engine.url.render_as_string(hide_password=False),
-                    settings.spark_partitions,
-                    last_event_id,
-                )
+                url = engine.url.render_as_string(hide_password=False)
+                frame = jdbc_events(spark, url, settings.spark_partitions, last_event_id)
             else:
                 write_events_parquet(events, staging / "events")
                 frame = spark.read.parquet(str(staging / "events"))
-            run_job(spark, frame, config, params, str(staging))
-        return read_results(staging, params.top_n)
+            n_events = run_job(spark, frame, config, params, str(staging), lap=lap)
+        built = read_results(staging, params.top_n, n_events)
+        lap("collect")
+        return built
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -209,7 +215,7 @@ def _ids(path: Path, column: str) -> list[str]:
     return [str(x) for x in t[column][order]]
 
 
-def read_results(staging: Path, n: int) -> SparkModel:
+def read_results(staging: Path, n: int, n_events: int) -> SparkModel:
     user_ids = _ids(staging / "users", "user_id")
     item_ids = _ids(staging / "items", "item_id")
     n_users, n_items = len(user_ids), len(item_ids)
@@ -233,13 +239,15 @@ def read_results(staging: Path, n: int) -> SparkModel:
     top_scores = np.zeros((n_users, n), dtype=np.float32)
     top_items[top["user"], top["rank"]] = top["item"]
     top_scores[top["user"], top["rank"]] = top["score"]
-    return SparkModel(user_ids, item_ids, X, top_items, top_scores, neighbours, popularity)
+    return SparkModel(user_ids, item_ids, X, top_items, top_scores, neighbours, popularity, n_events)
 
 
-def job_params(settings: Settings, algorithm_params: dict[str, Any], neighbours_k: int) -> SparkJobParams:
-    als = {
-        k: algorithm_params[k]
-        for k in ("factors", "regularization", "iterations", "alpha")
-        if k in algorithm_params
-    }
-    return SparkJobParams(top_n=settings.cache_size, neighbours_k=neighbours_k, **als)
+def job_params(settings: Settings, als_params: dict[str, Any]) -> SparkJobParams:
+    """The job's parameters: the ALS ones as the local model names them, the list length, and as
+    many neighbours per item as the local engine keeps."""
+    names = ("factors", "regularization", "iterations", "alpha")
+    return SparkJobParams(
+        top_n=settings.cache_size,
+        neighbours_k=NEIGHBOURS_K,
+        **{k: als_params[k] for k in names if k in als_params},
+    )

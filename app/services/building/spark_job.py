@@ -21,6 +21,7 @@ millions of rows through Py4J.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,12 @@ class SparkJobParams:
     blocks: int = 0  # ALS user/item blocks; 0: Spark's default parallelism
 
 
+def _scalar(frame: DataFrame) -> Any:
+    """The one value of a one-row, one-column aggregate (None on no rows)."""
+    row = frame.first()
+    return None if row is None else row[0]
+
+
 def confidence(events: DataFrame, config: ConfidenceConfig) -> DataFrame:
     """(user_id, item_id, c) with c > 0, from events (user_id, item_id, type, value, ts seconds)."""
     from pyspark.sql import functions as F
@@ -65,7 +72,7 @@ def confidence(events: DataFrame, config: ConfidenceConfig) -> DataFrame:
     )
     weighted = events.select("user_id", "item_id", w.cast("double").alias("w"), "ts")
     if config.half_life_days is not None:
-        newest = weighted.agg(F.max("ts")).first()[0]
+        newest = _scalar(weighted.agg(F.max("ts")))
         if newest is not None:
             age_days = (F.lit(float(newest)) - F.col("ts")) / F.lit(SECONDS_PER_DAY)
             weighted = weighted.withColumn(
@@ -125,7 +132,7 @@ def popularity(C: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     per_item = C.groupBy("item").agg(F.count(F.lit(1)).alias("n"), F.sum("c").alias("total"))
-    largest = per_item.agg(F.max("total")).first()[0] or 0.0
+    largest = _scalar(per_item.agg(F.max("total"))) or 0.0
     return per_item.select("item", (F.col("n") + F.col("total") / F.lit(largest + 1.0)).alias("score"))
 
 
@@ -153,7 +160,7 @@ def als_top_n(C: DataFrame, touched: DataFrame, params: SparkJobParams) -> DataF
     )
     model = als.fit(C)
     # Ask for enough candidates that the touched items can be dropped and n still remain.
-    most_touched = touched.groupBy("user").count().agg(F.max("count")).first()[0] or 0
+    most_touched = _scalar(touched.groupBy("user").count().agg(F.max("count"))) or 0
     candidates = model.recommendForAllUsers(params.top_n + int(most_touched))
     flat = candidates.select("user", F.explode("recommendations").alias("r")).select(
         "user", F.col("r.item").alias("item"), F.col("r.rating").cast("float").alias("score")
@@ -168,9 +175,16 @@ def als_top_n(C: DataFrame, touched: DataFrame, params: SparkJobParams) -> DataF
 
 
 def run_job(
-    spark: SparkSession, events: DataFrame, config: ConfidenceConfig, params: SparkJobParams, staging: str
-) -> dict[str, Any]:
-    """Every distributed stage, each result written as Parquet under ``staging``; returns counts."""
+    spark: SparkSession,
+    events: DataFrame,
+    config: ConfidenceConfig,
+    params: SparkJobParams,
+    staging: str,
+    *,
+    lap: Callable[[str], None] = lambda stage: None,
+) -> int:
+    """Every distributed stage, each result written as Parquet under ``staging``; returns the
+    number of events read. ``lap`` is called after each stage with its name."""
 
     # ALS's lineage grows with every iteration; checkpoints cut it (else a stack overflow past ~15).
     spark.sparkContext.setCheckpointDir(f"{staging}/checkpoints")
@@ -195,12 +209,16 @@ def run_job(
         .withColumnRenamed("code", "user")
         .select("user", "item")
     )
+    n_events = events.count()
     users.write.mode("overwrite").parquet(f"{staging}/users")
     items.write.mode("overwrite").parquet(f"{staging}/items")
     coded.write.mode("overwrite").parquet(f"{staging}/confidence")
+    lap("read")  # the read, the vocabularies and the confidence values: Spark runs them here
     popularity(coded).write.mode("overwrite").parquet(f"{staging}/popularity")
     item_neighbours(coded, params.neighbours_k, params.shrinkage).write.mode("overwrite").parquet(
         f"{staging}/neighbours"
     )
+    lap("neighbours")
     als_top_n(coded, touched, params).write.mode("overwrite").parquet(f"{staging}/top")
-    return {"events": events.count()}
+    lap("fit")  # ALS and each shopper's list
+    return n_events

@@ -40,6 +40,7 @@ def describe(runtime: Runtime, session: Session, *, building_here: bool) -> dict
         "algorithm": meta.algorithm,
         "params": meta.params,
         "metrics": meta.metrics,
+        "engine": _engine(runtime),
         "n_users": model.n_users,
         "n_items": model.n_items,
         "n_events": meta.n_events,
@@ -67,6 +68,14 @@ def _unless_dead(runtime: Runtime, session: Session, run: RebuildRun) -> Rebuild
     session.commit()
     session.expire_all()
     return versions.last_run(session)
+
+
+def _engine(runtime: Runtime) -> str:
+    """Which engine built the serving model (the configured one while none is built yet)."""
+    meta = runtime.model.meta
+    if meta.version is None:
+        return runtime.settings.rebuild_engine
+    return str(meta.metrics.get("engine", "local"))
 
 
 def last_evaluation(runtime: Runtime) -> dict[str, Any]:

@@ -94,8 +94,9 @@ def built(spark, events: EventArrays, tmp_path_factory: pytest.TempPathFactory) 
     staging: Path = tmp_path_factory.mktemp("spark")
     write_events_parquet(events, staging / "events")
     frame = spark.read.parquet(str(staging / "events"))
-    run_job(spark, frame, ConfidenceConfig(), PARAMS, str(staging))
-    return read_results(staging, PARAMS.top_n)
+    n_events = run_job(spark, frame, ConfidenceConfig(), PARAMS, str(staging))
+    assert n_events == len(events)
+    return read_results(staging, PARAMS.top_n, n_events)
 
 
 def test_the_vocabularies_are_the_local_engine_s(built: SparkModel, events: EventArrays) -> None:

@@ -90,7 +90,8 @@ def spark_session(settings: Settings) -> Iterator[SparkSession]:
     )
     if settings.spark_master.startswith("local"):
         # One machine: the driver need not be reachable from any other (nor pick a public address).
-        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1")
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
     if settings.spark_jdbc_jar and Path(settings.spark_jdbc_jar).exists():
         builder = builder.config("spark.jars", settings.spark_jdbc_jar)
     spark = builder.getOrCreate()

@@ -16,6 +16,12 @@ import scipy.sparse as sp
 
 pytest.importorskip("pyspark")
 
+from tests.conftest import POSTGRES_URL  # noqa: E402
+
+# No store is involved: one pass (the SQLite one) is enough; the PostgreSQL pass runs the JDBC
+# read in test_spark_rebuild.py.
+pytestmark = pytest.mark.skipif(bool(POSTGRES_URL), reason="store-independent; runs in the SQLite pass")
+
 from app.config import Settings  # noqa: E402
 from app.recommender.als import ALS  # noqa: E402
 from app.recommender.itemknn import cosine_neighbours  # noqa: E402

@@ -60,12 +60,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_rebuild)
 
-    s = sub.add_parser("export", help="export the store's events (Parquet files for Spark)")
-    s.add_argument("kind", choices=["events"])
-    s.add_argument("directory", type=Path)
-    s.add_argument("--format", choices=["parquet"], default="parquet")
-    s.set_defaults(func=cmd_export)
-
     s = sub.add_parser("import", help="import events or items from a CSV or JSON Lines file")
     s.add_argument("kind", choices=["events", "items"])
     s.add_argument("file", type=Path)
@@ -87,15 +81,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--output", type=Path, help="write it to this file instead")
     s.set_defaults(func=cmd_openapi)
 
-    s = sub.add_parser(
-        "export", help="write every shopper's recommendations from the current model (for campaigns)"
+    s = sub.add_parser("export", help="export recommendations (for campaigns) or events (for Spark)")
+    export = s.add_subparsers(dest="what", required=True)
+    s = export.add_parser(
+        "recommendations", help="write every shopper's recommendations from the current model"
     )
-    s.add_argument("what", choices=["recommendations"])
     s.add_argument("--limit", type=int, default=10, help="items per shopper, 1-100 (default 10)")
     s.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     s.add_argument("--users", type=Path, help="a file of shopper ids, one a line (default: every shopper)")
     s.add_argument("--output", "-o", type=Path, help="the file to write (default: standard output)")
     s.set_defaults(func=cmd_export)
+    s = export.add_parser("events", help="write every stored event as Parquet files (the Spark job's input)")
+    s.add_argument("directory", type=Path)
+    s.add_argument("--format", choices=["parquet"], default="parquet")
+    s.set_defaults(func=cmd_export_events)
     return p
 
 
@@ -232,7 +231,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_export_events(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.building.spark_engine import export_events
 
     engine = _engine(settings)

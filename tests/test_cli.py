@@ -162,3 +162,29 @@ def test_runs_as_a_module() -> None:
     assert result.returncode == 0, result.stderr
     for command in ("serve", "migrate", "evaluate", "export", "openapi"):
         assert command in result.stdout
+
+
+def test_export_events_as_parquet(env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    events = tmp_path / "events.jsonl"
+    rows = [
+        {"event_id": "e1", "user_id": "u1", "item_id": "sku-1", "type": "view"},
+        {"event_id": "e2", "user_id": "u1", "item_id": "sku-2", "type": "rating", "value": 4.5},
+        {"event_id": "e3", "user_id": "u2", "item_id": "sku-1", "type": "purchase"},
+    ]
+    events.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["import", "events", str(events)]) == 0
+    target = tmp_path / "parquet"
+    assert main(["export", "events", str(target), "--format", "parquet"]) == 0
+    assert "exported 3 events" in capsys.readouterr().out
+    table = pq.read_table(target).to_pydict()
+    got = sorted(zip(table["user_id"], table["item_id"], table["type"], table["value"], strict=True))
+    assert got == [
+        ("u1", "sku-1", "view", 1.0),
+        ("u1", "sku-2", "rating", 4.5),
+        ("u2", "sku-1", "purchase", 1.0),
+    ]
+    assert all(t > 1.7e9 for t in table["ts"])  # epoch seconds
+    # a second export never mixes with the first
+    assert main(["export", "events", str(target)]) == 2
+    assert "is not empty" in capsys.readouterr().err

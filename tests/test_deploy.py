@@ -175,10 +175,31 @@ def settings_env_names() -> set[str]:
 
 
 def test_compose_runs_db_and_app() -> None:
-    assert set(compose()["services"]) == {"db", "app"}
+    services = compose()["services"]
+    assert {name for name, spec in services.items() if not spec.get("profiles")} == {"db", "app"}
     assert service("db")["image"].split(":")[0] == "postgres"
     assert service("db")["image"].split(":")[1].split(".")[0] == "16"
     assert service("app")["build"] in (".", {"context": "."})
+
+
+def test_the_scale_profile_rebuilds_on_its_spark_cluster() -> None:
+    services = compose()["services"]
+    scale = {name for name, spec in services.items() if "scale" in (spec.get("profiles") or [])}
+    assert scale == {"spark-master", "spark-worker", "rebuilder"}
+    rebuilder = service("rebuilder")
+    env = environment(rebuilder)
+    assert set(env) <= {name.upper() for name in Settings.model_fields}
+    assert env["REBUILD_ENGINE"] == "spark"
+    assert env["SPARK_MASTER"].startswith("spark://spark-master:")
+    assert rebuilder["build"]["args"]["EXTRAS"] == "spark"
+    assert "shoprec rebuild" in rebuilder["command"]
+    master_port = service("spark-master")["command"].split("--port")[1].split()[0]
+    assert env["SPARK_MASTER"].endswith(f":{master_port}")
+    assert env["SPARK_MASTER"] in service("spark-worker")["command"]
+    # the driver and the executors share the job's staging directory
+    staging = env["SPARK_STAGING_DIR"]
+    for name in ("rebuilder", "spark-worker"):
+        assert any(v.endswith(f":{staging}") for v in service(name)["volumes"]), name
 
 
 def test_app_waits_for_a_healthy_db() -> None:
@@ -344,7 +365,9 @@ def test_multi_stage_build_installs_the_wheel_not_the_sources() -> None:
 
     runs = [rest for kw, rest in runtime if kw == "RUN"]
     (install,) = [rest for rest in runs if "pip install" in rest]
-    assert f"from={name[-1]}" in install and "--no-index" in install and install.endswith(" shoprec")
+    assert f"from={name[-1]}" in install and "--no-index" in install
+    # shoprec, with the extras the build asks for (EXTRAS=spark: the Spark rebuild engine)
+    assert install.endswith(' "shoprec${EXTRAS:+[$EXTRAS]}"')
     assert " -e " not in install and "--editable" not in install
     copies = [rest for kw, rest in runtime if kw == "COPY"]
     assert copies == [], f"the runtime stage copies nothing from the source tree: {copies}"

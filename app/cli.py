@@ -250,7 +250,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from app.api.schemas.events import parse_events
     from app.services.building import demo
     from app.services.building.rebuild import run_rebuild
-    from app.services.writes import catalog, ingest
+    from app.services.writes import catalog, ingest, placements
     from app.store import events as event_store
     from app.store.db import make_session_factory
 
@@ -270,13 +270,20 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                 batch = parse_events(shop.events[start : start + 5000], rating_max=settings.rating_max)
                 ingest.store_events(session, batch)
                 progress(min(start + 5000, len(shop.events)), len(shop.events))
+            for name, body in shop.placements.items():
+                placements.put_placement(session, name, **body)
         print(f"demo shop: {len(shop.items)} items, {args.users} shoppers, {len(shop.events)} events")
+        print(f"placements: {', '.join(shop.placements)}")
     # The default model, without model selection, so the demo is up in seconds; selection runs
     # with `shoprec rebuild --tune` or on the server's schedule (TUNE_EVERY).
     result = run_rebuild(settings, engine=engine, tune=False)
     engine.dispose()
     print(f"model version {result.version} built; demo ready in {time.perf_counter() - started:.1f} s")
     print("try:  curl 'http://127.0.0.1:8000/users/user-00042/recommendations?limit=5'")
+    print("      curl 'http://127.0.0.1:8000/users/user-00042/recommendations?placement=home'")
+    print("      curl -X POST http://127.0.0.1:8000/recommendations/basket \\")
+    print("           -H 'Content-Type: application/json' -d '{\"items\": [\"sku-00010\"]}'")
+    print("      curl 'http://127.0.0.1:8000/trending?window=24h'")
     return 0
 
 

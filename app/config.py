@@ -93,6 +93,14 @@ class Settings(BaseSettings):
         description="PostgreSQL JDBC driver jar the Spark job reads the events with.",
     )
 
+    # Merchandising
+    session_ttl_days: float = Field(
+        default=30, gt=0, description="Anonymous sessions inactive this long are erased with their events."
+    )
+    trending_min_shoppers: int = Field(
+        default=5, ge=1, description="Distinct shoppers an item needs within the window to trend."
+    )
+
     # HTTP
     api_write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_read_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

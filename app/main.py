@@ -18,7 +18,18 @@ from app.api.fastpath import RecommendationsFastPath
 from app.api.keys import ApiKeys
 from app.api.middleware import Deadlines, LimitsMiddleware, RequestContextMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import dashboard, docs, events, health, items, model, recommendations, users
+from app.api.routes import (
+    dashboard,
+    docs,
+    events,
+    health,
+    items,
+    model,
+    placements,
+    recommendations,
+    sessions,
+    users,
+)
 from app.api.routes import metrics as metrics_route
 from app.config import Settings
 from app.services.building.background import Background
@@ -96,6 +107,8 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> S
         items.router,
         users.router,
         recommendations.router,
+        placements.router,
+        sessions.router,
         model.router,
         health.router,
         metrics_route.router,

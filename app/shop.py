@@ -26,7 +26,9 @@ class EventRecord(Protocol):
     @property
     def event_id(self) -> str | None: ...
     @property
-    def user_id(self) -> str: ...
+    def user_id(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | None: ...
     @property
     def item_id(self) -> str: ...
     @property
@@ -49,6 +51,25 @@ ID_PATTERN = (
     r"^[^\x00-\x20\x7f-\x9f\u2028\u2029]"
     r"(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\x00-\x20\x7f-\x9f\u2028\u2029])?$"
 )
+
+# An anonymous session is kept as a shopper whose key is the session id behind this prefix: a
+# control character, which the id rule keeps out of every client id, so a session can never be
+# mistaken for a shopper, nor reached through /users/{user_id}. Its id is one character shorter.
+SESSION_PREFIX = "\x1f"
+MAX_SESSION_ID_LENGTH = MAX_ID_LENGTH - len(SESSION_PREFIX)
+
+
+def session_key(session_id: str) -> str:
+    return SESSION_PREFIX + session_id
+
+
+def shopper_key(user_id: str | None, session_id: str | None) -> str:
+    """The key an event is stored under: the shopper's id, or the session's key."""
+    if user_id is not None:
+        return user_id
+    if session_id is None:
+        raise ValueError("an event names a shopper (user_id) or a session (session_id)")
+    return session_key(session_id)
 
 
 # --- how much an event says ------------------------------------------------------------------

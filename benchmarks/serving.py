@@ -22,6 +22,11 @@ Needs wrk (`apt-get install wrk`).
 
     .venv/bin/python benchmarks/serving.py                          # the full run (~10 minutes)
     .venv/bin/python benchmarks/serving.py --events 200000 --users 10000 --seconds 5 --skip-rebuild
+
+With --placement: the same shoppers' recommendations with a three-rule placement (`BENCH_PLACEMENT`:
+a category filter, a category boost, at most four items per category) against the same requests
+without it, alternating on one server, and both computed in process: what merchandising rules add
+(target: p99 within 1.5 x).
 """
 
 from __future__ import annotations
@@ -55,6 +60,14 @@ from tests.servers import free_port, serving  # noqa: E402
 READ_KEY = "bench-read-3f9c2a7e51d04b6a"  # as long as a real key: the check compares every byte
 WRITE_KEY = "bench-write-8d1e6b0c94a2f735"
 KEYS = {"API_READ_KEYS": READ_KEY, "API_WRITE_KEYS": WRITE_KEY}
+BENCH_PLACEMENT = {
+    "strategy": "personalized",
+    "rules": [
+        {"filter": {"category_not_in": ["cat-00"]}},
+        {"boost": {"category_in": ["cat-01", "cat-02"], "factor": 1.5}},
+        {"diversity": {"max_per_category": 4}},
+    ],
+}
 
 
 def main() -> int:
@@ -68,6 +81,7 @@ def main() -> int:
     p.add_argument("--connections", type=int, nargs="+", default=[8, 32])
     p.add_argument("--skip-rebuild", action="store_true", help="skip the serving-during-rebuild phase")
     p.add_argument("--skip-computed", action="store_true", help="only the default (cached) server")
+    p.add_argument("--placement", action="store_true", help="only: a three-rule placement against none")
     p.add_argument("--db", default="shoprec_bench_serving", help="name of the scratch database")
     p.add_argument(
         "--baseline",
@@ -104,6 +118,13 @@ def main() -> int:
     )
     rows = []
     try:
+        if args.placement:
+            print()
+            print(_placement_table(url, rec_paths, variants, args))
+            print()
+            timed = _rules_time(url, users)
+            print(table(["in process, limit=10", "mean us", "p50 us", "p99 us", "target"], timed))
+            return 0
         for workers in args.workers:
             # The default server, then one that computes every answer (its answer cache off).
             for answers, env in variants:
@@ -384,6 +405,74 @@ def wrk(base: str, paths: Sequence[str], *, connections: int, seconds: float) ->
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(g) for g in m.groups())
     return Load(requests, took_s, errors, counts)
+
+
+def _placement_table(
+    url: str, rec_paths: list[str], variants: list[tuple[str, dict[str, str]]], args: argparse.Namespace
+) -> str:
+    """Each shopper's recommendations with the three-rule placement and without, alternating in
+    `args.rounds` rounds on one server: the p99 ratio is what the rules add."""
+    placed_paths = [f"{path}&placement=bench" for path in rec_paths]
+    headers = {"X-API-Key": READ_KEY}
+    rows: list[list[object]] = []
+    for workers in args.workers:
+        for answers, env in variants:
+            with serving(url, workers=workers, **KEYS, **env) as server:
+                admin = {"X-API-Key": WRITE_KEY}
+                put = httpx.put(f"{server.base}/placements/bench", json=BENCH_PLACEMENT, headers=admin)
+                put.raise_for_status()
+                time.sleep(1.5)  # every worker polls the new placement
+                request_each(server.base, rec_paths, headers=headers)
+                request_each(server.base, placed_paths, headers=headers)
+                for conns in args.connections:
+                    plain, ruled = Load(), Load()
+                    each = max(1.0, args.seconds / args.rounds)
+                    for _ in range(args.rounds):
+                        plain.add(wrk(server.base, rec_paths, connections=conns, seconds=each))
+                        ruled.add(wrk(server.base, placed_paths, connections=conns, seconds=each))
+                    ratio = ruled.p99_ms / plain.p99_ms
+                    rows.append(
+                        [workers, conns, answers, plain.rps, plain.p50_ms, plain.p99_ms]
+                        + [ruled.rps, ruled.p50_ms, ruled.p99_ms, plain.errors + ruled.errors, ratio]
+                        + [verdict(ratio <= 1.5)]
+                    )
+                    print(rows[-1], flush=True)
+    header = ["workers", "conns", "answers", "no rules req/s", "p50 ms", "p99 ms"]
+    header += ["3 rules req/s", "p50 ms", "p99 ms", "errors", "p99 ratio (<=1.5)", "target"]
+    return table(header, rows)
+
+
+def _rules_time(url: str, users: list[str]) -> list[list[object]]:
+    """recommend.recommend per shopper, timed one by one, without and with the three-rule placement
+    (alternating shopper by shopper, so that both see the same machine)."""
+    from app.config import Settings
+    from app.services.serving import recommend
+    from app.services.serving.runtime import Runtime
+
+    runtime = Runtime.create(Settings(database_url=url))
+    runtime.safe_startup_load()
+    runtime.placements.apply("bench", 1 << 30, "personalized", 10, BENCH_PLACEMENT["rules"])  # type: ignore[arg-type]
+    plain = [recommend.Query(u, 10) for u in users]
+    ruled = [q._replace(placement="bench") for q in plain]
+    times = np.empty((2, len(users)))
+    try:
+        for queries in (plain, ruled):  # warm
+            for q in queries:
+                recommend.recommend(runtime, q)
+        for n in range(len(users)):
+            for k, q in enumerate((plain[n], ruled[n])):
+                t = time.perf_counter()
+                recommend.recommend(runtime, q)
+                times[k, n] = time.perf_counter() - t
+    finally:
+        runtime.close()
+    us = times * 1e6
+    p99 = np.percentile(us, 99, axis=1)
+    rows: list[list[object]] = []
+    for k, label in enumerate(("answer computed, no rules", "answer computed, three-rule placement")):
+        rows.append([label, float(us[k].mean()), float(np.percentile(us[k], 50)), float(p99[k]), ""])
+    rows[1][4] = f"p99 ratio {p99[1] / p99[0]:.2f} " + verdict(p99[1] / p99[0] <= 1.5)
+    return rows
 
 
 def _service_time(url: str, users: list[str]) -> list[list[object]]:

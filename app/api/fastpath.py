@@ -40,6 +40,11 @@ ENTRY_OVERHEAD = 400  # bytes of a memo entry besides its URL: dict slot, tuples
 MEMO_MAX_URL = 2048  # longer URLs are parsed each time, never kept
 
 
+def _placement_known(runtime: Any, query: recommend.Query) -> bool:
+    """No placement, or one this process serves: an unknown one is the route's 404 to explain."""
+    return query.placement is None or query.placement in runtime.placements
+
+
 def query_of(path: str, query_string: bytes) -> recommend.Query | None:
     """The query of a request for this route, or None when the route itself must answer (no such
     path, or a query the parser refuses: the route then raises the same error and explains it)."""
@@ -92,7 +97,7 @@ class RecommendationsFastPath:
                 runtime = scope.get("state", _NO_STATE).get("runtime")  # as `deps.get_runtime` reads it
                 if runtime is not None and self._allowed(scope):
                     query = self._query(path, scope["query_string"])
-                    if query is not None:
+                    if query is not None and _placement_known(runtime, query):
                         scope["shoprec.answer"] = (runtime, query)
                         await self._answer(scope, receive, send)
                         return

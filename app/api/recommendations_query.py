@@ -11,10 +11,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.api.params import parse_exclude
 from app.api.schemas.common import ID_PATTERN, MAX_ID_LENGTH, MAX_LIMIT, MAX_OFFSET
 from app.services.serving import recommend
+from app.services.serving.recommend import MAX_EXCLUDE
 
 _DEFAULTS = recommend.Query._field_defaults  # the defaults are the service's, defined once there
 
@@ -28,7 +30,9 @@ class RecommendationsQuery(BaseModel):
     user_id: str = Field(
         min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["u-1001"]
     )
-    limit: int = Field(_DEFAULTS["limit"], ge=1, le=MAX_LIMIT, description="Items in the answer.")
+    limit: int | None = Field(
+        _DEFAULTS["limit"], ge=1, le=MAX_LIMIT, description="Items (default: the placement's limit, or 10)."
+    )
     offset: int = Field(_DEFAULTS["offset"], ge=0, le=MAX_OFFSET, description="Items to skip first.")
     category: str | None = Field(
         _DEFAULTS["category"], max_length=MAX_ID_LENGTH, description="Only items of this category."
@@ -36,6 +40,25 @@ class RecommendationsQuery(BaseModel):
     exclude_seen: bool = Field(
         _DEFAULTS["exclude_seen"], description="Leave out items the shopper already interacted with."
     )
+    placement: str | None = Field(
+        _DEFAULTS["placement"],
+        max_length=MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
+        description="A placement's name (`PUT /placements/{name}`): its rules and default limit apply.",
+        examples=["home"],
+    )
+    exclude: str | None = Field(
+        None,
+        max_length=MAX_EXCLUDE * (MAX_ID_LENGTH + 1),
+        description=f"Comma-separated item ids never to answer with (at most {MAX_EXCLUDE}).",
+        examples=["sku-00001,sku-00002"],
+    )
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude_ids(cls, value: str | None) -> str | None:
+        parse_exclude(value)  # ValueError naming the bad id
+        return value
 
 
 def parse_recommendations_query(user_id: str, query_string: bytes) -> recommend.Query:
@@ -51,7 +74,9 @@ def parse_recommendations_query(user_id: str, query_string: bytes) -> recommend.
         raise RequestValidationError(
             [{**e, "loc": ("path" if e["loc"][0] == "user_id" else "query", *e["loc"])} for e in exc.errors()]
         ) from None
-    return recommend.Query(q.user_id, q.limit, q.offset, q.category, q.exclude_seen)
+    return recommend.Query(
+        q.user_id, q.limit, q.offset, q.category, q.exclude_seen, q.placement, parse_exclude(q.exclude)
+    )
 
 
 def _parameters() -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ The rebuild's bulk read of every event is `app.store.event_arrays`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -77,15 +77,17 @@ _PG_INSERT_EVENTS = (
     "INSERT INTO events (event_id, user_id, item_id, type, value, ts, received_at) "
     "SELECT * FROM unnest(%(event_id)b::text[], %(user_id)b::text[], %(item_id)b::text[], "
     "%(type)b::text[], %(value)b::float8[], %(ts)b::timestamptz[], %(received_at)b::timestamptz[]) "
-    "ON CONFLICT DO NOTHING RETURNING id, user_id, item_id, type, value"
+    "ON CONFLICT DO NOTHING RETURNING id, user_id, item_id, type, value, ts"
 )
 _EVENT_COLUMNS = ("event_id", "user_id", "item_id", "type", "value", "ts", "received_at")
 
 
-def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str, str, str, float]]:
+def insert_events(
+    session: Session, rows: list[dict[str, Any]]
+) -> list[tuple[int, str, str, str, float, datetime]]:
     """Insert events, skipping those whose event_id is already stored.
 
-    Returns (id, user_id, item_id, type, value) of each stored row, for the real-time index.
+    Returns (id, user_id, item_id, type, value, ts) of each stored row, for the real-time indexes.
     """
     if not rows:
         return []
@@ -94,7 +96,7 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[tuple[in
         stored = session.connection().exec_driver_sql(_PG_INSERT_EVENTS, columns)
         return [tuple(r) for r in stored.all()]  # type: ignore[misc]
     stmt = _insert_ignoring_conflicts(session, Event).returning(
-        Event.id, Event.user_id, Event.item_id, Event.type, Event.value
+        Event.id, Event.user_id, Event.item_id, Event.type, Event.value, Event.ts
     )
     return [tuple(r) for r in session.execute(stmt, rows).all()]  # type: ignore[misc]
 
@@ -165,16 +167,31 @@ def total(session: Session) -> int:
 
 
 def read_events_after(connection: Connection, after_id: int, limit: int) -> list[Any]:
-    """New events for the real-time tail, in id order."""
-    return list(
-        connection.execute(
-            text(
-                "SELECT id, user_id, item_id, type, value FROM events "
-                "WHERE id > :after ORDER BY id LIMIT :limit"
-            ),
-            {"after": after_id, "limit": limit},
-        ).all()
+    """New events for the real-time tail, in id order: (id, user_id, item_id, type, value, ts)."""
+    stmt = (
+        select(Event.id, Event.user_id, Event.item_id, Event.type, Event.value, Event.ts)
+        .where(Event.id > after_id)
+        .order_by(Event.id)
+        .limit(limit)
     )
+    return list(connection.execute(stmt).all())
+
+
+def read_recent(connection: Connection, since: datetime, upto_id: int, batch: int) -> Iterator[list[Any]]:
+    """(id, user_id, item_id, ts) of the events that happened since `since`, with ids up to
+    `upto_id`, in batches: what a starting server counts for trending items."""
+    after = 0
+    while True:
+        rows = connection.execute(
+            select(Event.id, Event.user_id, Event.item_id, Event.ts)
+            .where(Event.ts >= since, Event.id > after, Event.id <= upto_id)
+            .order_by(Event.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield list(rows)
+        after = rows[-1][0]
 
 
 def max_event_id(connection: Connection) -> int:

@@ -69,7 +69,16 @@ def soft_delete(session: Session, item_id: str, now: datetime) -> bool:
 
 def changed_since(connection: Connection, since: datetime | None) -> list[Any]:
     """Items updated at or after `since` (all items when None), for the serving catalog index."""
-    stmt = select(Item.item_id, Item.available, Item.deleted_at, Item.categories, Item.updated_at)
+    stmt = select(
+        Item.item_id,
+        Item.available,
+        Item.deleted_at,
+        Item.categories,
+        Item.updated_at,
+        Item.price,
+        Item.attributes,
+        Item.created_at,
+    )
     if since is not None:
         stmt = stmt.where(Item.updated_at >= since)
     return list(connection.execute(stmt).all())

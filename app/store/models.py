@@ -197,3 +197,21 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Placement(Base):
+    """One version of a named placement; the highest version of a name is the one served."""
+
+    __tablename__ = "placements"
+
+    name: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(16))
+    limit: Mapped[int] = mapped_column(Integer)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    @property
+    def updated_at(self) -> datetime:
+        """When this version was written: the placement's last update."""
+        return self.created_at

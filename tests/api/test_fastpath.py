@@ -31,9 +31,9 @@ PATH = "/users/u1/recommendations"
 @pytest.mark.parametrize(
     ("path", "query", "expected"),
     [
-        (PATH, b"", Query("u1", 10, 0, None, True)),
+        (PATH, b"", Query("u1", None, 0, None, True)),  # the limit: the placement's, or 10
         ("/users/u 1/recommendations", b"limit=5&offset=3", Query("u 1", 5, 3, None, True)),
-        (PATH, b"category=run%20ning&exclude_seen=False", Query("u1", 10, 0, "run ning", False)),
+        (PATH, b"category=run%20ning&exclude_seen=False", Query("u1", None, 0, "run ning", False)),
         (PATH, b"exclude_seen=1&limit=100", Query("u1", 100, 0, None, True)),
         (PATH, b"&limit=7&&category=", Query("u1", 7, 0, "", True)),
         (PATH, b"category=a+b&limit=2", Query("u1", 2, 0, "a b", True)),
@@ -44,6 +44,11 @@ PATH = "/users/u1/recommendations"
         (PATH, b"limit=+5", Query("u1", 5)),
         (PATH, b"limit=%205%20", Query("u1", 5)),
         (PATH, b"limit=5.0", Query("u1", 5)),
+        (
+            PATH,
+            b"placement=home&exclude=i1,i2",
+            Query("u1", None, 0, None, True, "home", frozenset({"i1", "i2"})),
+        ),
     ],
 )
 def test_queries_the_route_accepts_take_the_fast_path(path: str, query: bytes, expected: Query) -> None:
@@ -67,6 +72,9 @@ def test_queries_the_route_accepts_take_the_fast_path(path: str, query: bytes, e
         (PATH, b"offset=1001"),
         (PATH, b"exclude_seen=maybe"),
         (PATH, b"category=" + b"c" * 129),
+        (PATH, b"exclude=a,,b"),
+        (PATH, b"exclude=" + b",".join(b"i%d" % k for k in range(101))),
+        (PATH, b"placement=%20home"),
     ],
 )
 def test_what_the_route_refuses_goes_to_the_route(path: str, query: bytes) -> None:

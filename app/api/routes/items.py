@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from app.api.deps import ReadAccess, RuntimeDep, SessionDep, WriteAccess
-from app.api.schemas.common import MAX_ID_LENGTH, MAX_LIMIT, ItemIdPath
+from app.api.params import ExcludeDep, LimitParam, PlacementDep
+from app.api.schemas.common import MAX_ID_LENGTH, ItemIdPath
 from app.api.schemas.items import ItemFields, ItemIn, ItemOut, ItemPage, ItemsUpserted
 from app.api.schemas.recommendations import SimilarItems
 from app.services.serving import recommend
@@ -90,14 +91,21 @@ def similar_items(
     item_id: ItemIdPath,
     runtime: RuntimeDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
+    placement: PlacementDep,
+    exclude: ExcludeDep,
+    limit: LimitParam = None,
 ) -> Any:
     """From the item-item neighbours of the model (`strategy: collaborative`); an item nobody has
     touched yet gets its nearest items by title, description, categories and tags
-    (`strategy: content`), then popular items of its categories. Unavailable items are left out."""
-
+    (`strategy: content`), then popular items of its categories. Unavailable items and `exclude`
+    are left out; a `placement`'s rules shape the list."""
     answer = recommend.similar(
-        runtime, item_id, limit=limit, load_text=lambda: catalog.stored_item_text(session, item_id)
+        runtime,
+        item_id,
+        limit=limit,
+        load_text=lambda: catalog.stored_item_text(session, item_id),
+        exclude=exclude,
+        placement=placement,
     )
     if answer is None:
         raise HTTPException(404, f"item {item_id!r} not found")

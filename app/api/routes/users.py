@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from app.api.deps import RuntimeDep, SessionDep, WriteAccess
 from app.api.schemas.common import TimeBound, UserIdPath
 from app.api.schemas.events import EventOut
+from app.api.schemas.sessions import MergeIn, MergeOut
 from app.api.schemas.users import UserIn, UserOut
-from app.services.writes import erasure, users
+from app.services.writes import erasure, sessions, users
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -71,3 +72,18 @@ def user_events(
         )
         for r in rows
     ]
+
+
+@router.post(
+    "/{user_id}/merge",
+    response_model=MergeOut,
+    dependencies=[WriteAccess],
+    summary="Merge an anonymous session into a shopper (on login)",
+)
+def merge_session(user_id: UserIdPath, body: MergeIn, runtime: RuntimeDep, session: SessionDep) -> Any:
+    """Moves the session's events to the shopper (created if new), so the shopper's next answer
+    reflects them. Idempotent: merging again moves nothing (`merged: 0`)."""
+    merged, rows = sessions.merge(session, user_id, body.session_id)
+    session.commit()
+    sessions.publish_merge(runtime, merged, rows)
+    return merged

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
-from app.shop import ID_PATTERN, MAX_ID_LENGTH
+from app.shop import ID_PATTERN, MAX_ID_LENGTH, MAX_SESSION_ID_LENGTH
 
 MAX_LIMIT = 100  # items per recommendation list (recommendations, similar, popular)
 MAX_OFFSET = 1000
@@ -18,6 +18,11 @@ MAX_ATTRIBUTE_DEPTH = 5
 MAX_ATTRIBUTES_BYTES = 16_384
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+
+# A session id becomes a shopper key one character longer (`app.shop.session_key`).
+SessionId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_SESSION_ID_LENGTH, pattern=ID_PATTERN)
+]
 
 
 # Strict where lax parsing would corrupt a shop's data without a word: a JSON `false` is no price
@@ -145,6 +150,12 @@ UserIdPath = Annotated[
 ]
 ItemIdPath = Annotated[
     str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["sku-42"])
+]
+SessionIdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_SESSION_ID_LENGTH, pattern=ID_PATTERN, examples=["s-7f1c9a40"])
+]
+PlacementNamePath = Annotated[
+    str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, examples=["home"])
 ]
 
 # Categories and tags: the id rule (printable, no surrounding blanks). Not stripped: stripping

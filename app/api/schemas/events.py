@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from app.api.schemas.common import ExternalId, StrictNumber, Timestamp
+from app.api.schemas.common import ExternalId, SessionId, StrictNumber, Timestamp
 from app.shop import FUTURE_TOLERANCE, EventType
 
 EVENT_EXAMPLE: dict[str, Any] = {
@@ -27,7 +27,13 @@ class EventIn(BaseModel):
     event_id: ExternalId | None = Field(
         default=None, description="Client id for idempotency: a repeated one is stored once."
     )
-    user_id: ExternalId
+    user_id: ExternalId | None = Field(default=None, description="The shopper; or send `session_id`.")
+    session_id: SessionId | None = Field(
+        default=None,
+        description="An anonymous visitor's session, in place of `user_id` (1-127 characters): "
+        "recommended at once under /sessions/{session_id}/recommendations, merged into a shopper "
+        "with POST /users/{user_id}/merge, erased after SESSION_TTL_DAYS without activity.",
+    )
     item_id: ExternalId
     type: EventType
     value: StrictNumber | None = Field(
@@ -41,6 +47,8 @@ class EventIn(BaseModel):
 
     @model_validator(mode="after")
     def _check_value_and_time(self) -> EventIn:
+        if (self.user_id is None) == (self.session_id is None):
+            raise ValueError("user_id: give either user_id or session_id (exactly one)")
         if self.type == "rating":
             if self.value is None:
                 raise ValueError("value: a rating needs a value")

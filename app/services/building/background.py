@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import metrics
 from app.config import Settings
+from app.services.building import expiry
 from app.services.building.rebuild import RebuildResult, mark_interrupted, run_rebuild
 from app.services.serving import operations
 from app.services.serving.runtime import RebuildStatus, Runtime
@@ -78,6 +79,9 @@ class Background:
         self._polled = False  # whether a poll has completed since start
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        # Sessions expire within a tenth of their lifetime (hourly at most).
+        self._expiry_every = min(expiry.EXPIRY_INTERVAL_SECONDS, self.settings.session_ttl_days * 8640)
+        self._next_expiry = time.monotonic()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -243,3 +247,6 @@ class Background:
         self.runtime.refresh_catalog()
         self.runtime.tail_events()
         operations.publish(self.runtime)
+        if time.monotonic() >= self._next_expiry:
+            self._next_expiry = time.monotonic() + self._expiry_every
+            expiry.expire_sessions(self.runtime)

@@ -48,6 +48,27 @@ BRANDS = ["Acme", "Northpeak", "Riverside", "Summit", "Velo", "Aqua", "Zen", "Em
 class DemoShop:
     items: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    placements: dict[str, dict[str, Any]]
+    bundles: list[tuple[str, str]]  # items that often go in the same cart
+    trending: list[str]  # items that caught on in the last hours
+
+
+# Page slots of the demo shop (`PUT /placements/{name}` bodies), one per merchandising feature.
+PLACEMENTS: dict[str, dict[str, Any]] = {
+    "home": {
+        "strategy": "personalized",
+        "limit": 8,
+        "rules": [
+            {"filter": {"price_max": 150}},
+            {"boost": {"attributes": {"brand": "Summit"}, "factor": 1.3}},
+            {"diversity": {"max_per_category": 3}},
+        ],
+    },
+    "cart": {"strategy": "basket", "limit": 4, "rules": [{"filter": {"exclude_interacted": True}}]},
+    "hot": {"strategy": "trending", "limit": 6, "rules": [{"diversity": {"mmr_lambda": 0.7}}]},
+}
+TRENDING_ITEMS = 3
+BUNDLE_RATE = 0.6  # how often a carted item brings its companion into the same cart
 
 
 def generate(
@@ -93,6 +114,14 @@ def generate(
         pref[favourites] *= 6.0
         cluster_pref[c] = pref / pref.sum()
 
+    # Bundles: in each category, pairs that go together (a tent and its stove): carting one often
+    # carts the other in the same visit, which is what "frequently bought together" finds.
+    companion: dict[int, int] = {}
+    for c in range(len(cats)):
+        members = rng.permutation(np.flatnonzero(item_cat == c))
+        for a, b in zip(members[0:12:2].tolist(), members[1:12:2].tolist(), strict=False):
+            companion[a], companion[b] = b, a
+
     start = now - timedelta(weeks=weeks)
     span = (now - start).total_seconds() - 3600
     events: list[dict[str, Any]] = []
@@ -110,17 +139,35 @@ def generate(
                 events.append(_event(user, item, "view", None, t))
                 if rng.random() < 0.22:
                     events.append(_event(user, item, "add_to_cart", None, t + timedelta(seconds=20)))
+                    other = companion.get(i)
+                    if other is not None and rng.random() < BUNDLE_RATE:
+                        extra = items[other]["item_id"]
+                        events.append(_event(user, extra, "add_to_cart", None, t + timedelta(seconds=30)))
                     if rng.random() < 0.45:
                         qty = int(rng.integers(1, 3))
                         events.append(_event(user, item, "purchase", qty, t + timedelta(seconds=200)))
                         if rng.random() < 0.3:
                             stars = float(np.clip(np.round(rng.normal(4.2, 0.8) * 2) / 2, 1, 5))
                             events.append(_event(user, item, "rating", stars, t + timedelta(days=3)))
+    # A few items caught on in the last hours (views by many shoppers): what /trending shows.
+    hot = rng.choice(n_items, size=TRENDING_ITEMS, replace=False).tolist()
+    for i in hot:
+        fans = rng.choice(n_users, size=int(rng.integers(40, 80)), replace=False)
+        for u in fans.tolist():
+            t = now - timedelta(seconds=float(rng.random() * 6 * 3600))
+            events.append(_event(f"user-{u:05d}", items[i]["item_id"], "view", None, t))
     events = [e for e in events if e["timestamp"] <= now]
     events.sort(key=lambda e: e["timestamp"])
     for n, e in enumerate(events):
         e["event_id"] = f"demo-{n}"
-    return DemoShop(items=items, events=events)
+    bundles = [(items[a]["item_id"], items[b]["item_id"]) for a, b in companion.items() if a < b]
+    return DemoShop(
+        items=items,
+        events=events,
+        placements=PLACEMENTS,
+        bundles=bundles,
+        trending=[items[i]["item_id"] for i in hot],
+    )
 
 
 def _event(user: str, item: str, kind: str, value: float | None, t: datetime) -> dict[str, Any]:

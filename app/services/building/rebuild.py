@@ -7,6 +7,7 @@ Which model it fits is `tuning`'s decision; what it precomputes for serving is `
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -23,12 +24,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.recommender.baskets import BasketModel, basket_ids, basket_matrix
 from app.recommender.matrix import confidence_matrix
 from app.recommender.registry import DEFAULT_PARAMS, make_model
 from app.services.building import precompute, spark_engine
 from app.services.building.timing import StageTimer
 from app.services.building.tuning import resolve_algorithm, try_choose, tuning_due
-from app.shop import ConfidenceConfig
+from app.shop import EVENT_TYPES, ConfidenceConfig
 from app.store import erasures as erasure_store
 from app.store import events as event_store
 from app.store import items as item_store
@@ -178,6 +180,10 @@ def _build(settings: Settings, engine: Engine, *, tune: bool) -> RebuildResult:
         model, X, touched, events.users, events.items, catalog, texts,
         cache_size=settings.cache_size, lap=timer.lap,
     )
+    snapshot = dataclasses.replace(
+        snapshot, baskets=_basket_model(events, len(events.items)), purchased=_purchased(events, X.shape)
+    )
+    timer.lap("baskets")
     blob = snapshot.to_bytes()
     timer.lap("serialize")
 
@@ -286,3 +292,21 @@ def _persist(engine: Engine, choice: ModelChoice, size: BuildSize, blob: bytes, 
                 artifact=blob,
             ),
         )
+
+
+def _purchased(events: EventArrays, shape: tuple[int, int]) -> sp.csr_matrix:
+    """1 where the shopper bought the item: what `exclude_purchased` leaves out."""
+    bought = events.type_codes == EVENT_TYPES.index("purchase")
+    ones = np.ones(int(bought.sum()), dtype=np.float32)
+    matrix = sp.csr_matrix((ones, (events.user_codes[bought], events.item_codes[bought])), shape=shape)
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def _basket_model(events: EventArrays, n_items: int) -> BasketModel:
+    """Frequently bought together, from the cart adds and purchases of each shopper's visits."""
+    carted = np.isin(events.type_codes, [EVENT_TYPES.index("add_to_cart"), EVENT_TYPES.index("purchase")])
+    shoppers, items = events.user_codes[carted], events.item_codes[carted]
+    B = basket_matrix(basket_ids(shoppers, events.timestamps[carted]), items, n_items)
+    return BasketModel.fit(B)

@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+from app.recommender.rules import ItemFacts
+
 
 class CatalogIndex:
     """Which items may be served, and their categories."""
@@ -22,18 +24,35 @@ class CatalogIndex:
         self.deleted: set[str] = set()
         self.categories: dict[str, frozenset[str]] = {}
         self.known: dict[str, None] = {}  # every servable item, insertion-ordered
+        self.facts: dict[str, ItemFacts] = {}  # what merchandising rules read (price, attributes, age)
         self.generation = 0  # bumped after every change: what cached answers are stamped with
 
-    def apply(self, item_id: str, *, available: bool, deleted: bool, categories: Iterable[str]) -> None:
+    def apply(
+        self,
+        item_id: str,
+        *,
+        available: bool,
+        deleted: bool,
+        categories: Iterable[str],
+        price: float | None = None,
+        attributes: dict[str, Any] | None = None,
+        created: float | None = None,
+    ) -> None:
         cats = frozenset(categories)
         hidden = deleted or not available
+        facts = ItemFacts(cats, price, attributes or {}, created)
         if (
             self.categories.get(item_id) == cats
             and (item_id in self.deleted) == deleted
             and (item_id in self.hidden) == hidden
+            and self.facts.get(item_id, ItemFacts(cats)) == facts
         ):
             return  # unchanged (a poll re-reads rows this process already applied)
         self.categories[item_id] = cats
+        if facts == ItemFacts(cats):
+            self.facts.pop(item_id, None)  # an item with no price, attributes or date costs nothing
+        else:
+            self.facts[item_id] = facts
         if deleted:
             self.deleted.add(item_id)
         else:
@@ -47,14 +66,26 @@ class CatalogIndex:
         self.generation += 1
 
     def apply_items(self, items: Iterable[Any]) -> None:
-        """Apply catalog rows or Item objects (item_id, available, deleted_at, categories)."""
+        """Apply catalog rows or Item objects (item_id, available, deleted_at, categories, price,
+        attributes, created_at)."""
         for item in items:
+            created = getattr(item, "created_at", None)
             self.apply(
                 item.item_id,
                 available=item.available,
                 deleted=item.deleted_at is not None,
                 categories=item.categories or (),
+                price=getattr(item, "price", None),
+                attributes=getattr(item, "attributes", None),
+                created=created.timestamp() if created is not None else None,
             )
+
+    def facts_of(self, item_id: str) -> ItemFacts:
+        """The item's facts for merchandising rules (its categories alone when it has no others)."""
+        facts = self.facts.get(item_id)
+        if facts is not None:
+            return facts
+        return ItemFacts(self.categories.get(item_id, frozenset()))
 
     def exists(self, item_id: str) -> bool:
         """In the catalog and not deleted (it may be unavailable)."""

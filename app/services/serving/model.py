@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from app.recommender.baskets import BasketModel
 from app.recommender.content import TfidfVectorizer
 from app.recommender.itemknn import explain_all
 from app.recommender.persist import (
@@ -59,6 +60,10 @@ class ServingModel:
     content_features: sp.csr_matrix = field(
         default_factory=lambda: sp.csr_matrix((0, 0), dtype=np.float32)
     )  # (n_items, n_terms) TF-IDF rows, L2-normalised
+    baskets: BasketModel = field(default_factory=BasketModel.empty)  # frequently bought together
+    purchased: sp.csr_matrix = field(
+        default_factory=lambda: sp.csr_matrix((0, 0), dtype=np.float32)
+    )  # (n_users, n_items): 1 where the shopper bought the item
     user_index: dict[str, int] = field(init=False, repr=False)
     item_index: dict[str, int] = field(init=False, repr=False)
     category_index: dict[str, int] = field(init=False, repr=False)
@@ -127,6 +132,8 @@ class ServingModel:
         state.update(pack_csr("content_features", self.content_features))
         state.update(pack_csr("seen", self.seen))
         state.update(pack_csr("neighbours", self.neighbours))
+        state.update(with_prefix("baskets", self.baskets.get_state()))
+        state.update(pack_csr("purchased", self.purchased))
         return dumps(state)
 
     @classmethod
@@ -157,5 +164,12 @@ class ServingModel:
             else TfidfVectorizer(),
             content_features=unpack_csr("content_features", s)
             if "content_features.data" in s
+            else sp.csr_matrix((0, 0), dtype=np.float32),
+            # Versions stored before baskets were mined have none until the next rebuild.
+            baskets=BasketModel.from_state(strip_prefix("baskets", s))
+            if "baskets.support" in s
+            else BasketModel.empty(),
+            purchased=unpack_csr("purchased", s)
+            if "purchased.data" in s
             else sp.csr_matrix((0, 0), dtype=np.float32),
         )

@@ -8,8 +8,10 @@ No query reaches the store here: answers keep flowing while the database is away
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -17,21 +19,31 @@ import numpy as np
 import orjson
 
 from app.recommender.rescore import neighbour_scores, sum_by_index
+from app.recommender.rules import Ranked, apply_rules
 from app.services.serving.live import CatalogIndex
 from app.services.serving.model import ServingModel
+from app.services.serving.placements import DEFAULT_LIMIT, LivePlacement
 from app.services.serving.runtime import Runtime
 
 REALTIME_WEIGHT = 1.0  # weight of the real-time re-score against the cached list (both scaled to 1)
+MAX_EXCLUDE = 100  # ids in one request's `exclude`
+SHOP_WIDE = ("popular", "trending")  # placement strategies whose list is the same for everyone
+TRENDING_WINDOW = "24h"  # of a placement with the trending strategy
+BASKET_PERSONAL_WEIGHT = 0.5  # the shopper's tastes against the basket's rules (both scaled to 1)
 
 
 class Query(NamedTuple):
-    """One recommendations request. A tuple: hashed and compared in C, as the answer cache's key."""
+    """One recommendations request. A tuple: hashed and compared in C, as the answer cache's key.
+
+    `limit` None: the placement's default limit, or 10. `exclude`: ids never to answer with."""
 
     user_id: str
-    limit: int = 10
+    limit: int | None = None
     offset: int = 0
     category: str | None = None
     exclude_seen: bool = True
+    placement: str | None = None
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -54,7 +66,12 @@ def answer(runtime: Runtime, q: Query) -> bytes:
         counts.answers_computed += 1
         return orjson.dumps(recommend(runtime, q))  # never kept: their rows are gone
     # Read before computing: an answer can only be newer than its stamp, never older.
-    stamp = (runtime.model_generation, runtime.catalog.generation, runtime.activity.newest(q.user_id))
+    stamp = (
+        runtime.model_generation,
+        runtime.catalog.generation,
+        runtime.activity.newest(q.user_id),
+        runtime.placements.generation,
+    )
     body = runtime.answers.get(q, stamp)
     if body is None:
         counts.answers_computed += 1
@@ -68,12 +85,22 @@ def answer(runtime: Runtime, q: Query) -> bytes:
 def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
     model = runtime.model  # read once: this request sees one version only
     catalog = runtime.catalog
-    want = q.offset + q.limit
+    placement = runtime.placements.get(q.placement) if q.placement is not None else None
+    limit = _limit_of(q.limit, placement)
+    want = q.offset + limit
     u = None if q.user_id in runtime.erased else model.user_index.get(q.user_id)
     recent = runtime.activity.get(q.user_id, model.meta.last_event_id)
     recent_idx = {model.item_index[i]: w for i, w in recent.items() if i in model.item_index}
 
     skip: set[str] = set(recent) if q.exclude_seen else set()
+    skip.update(q.exclude)
+    if placement is not None and placement.strategy in SHOP_WIDE:
+        # The shop's list for everyone, without what this shopper saw (or excluded).
+        if q.exclude_seen and u is not None:
+            skip.update(_item_ids_of(model, _seen_indices(model, u)))
+        ranked = _shop_wide(runtime, model, placement.strategy, q.category)
+        picked = _placed(runtime, model, placement, ranked, skip, q, want, u)
+        return _answer(q, limit, picked, placement.strategy, model, placement)
     if recent_idx or (u is not None and not q.exclude_seen):
         strategy = "realtime" if recent else "personalized"
         if recent_idx:
@@ -90,6 +117,16 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
     else:
         strategy = "popular"
         candidates = iter(())
+    if placement is not None and not placement.rules.empty:
+        item_ids = model.item_ids
+        ranked = (
+            Ranked(item_ids[i], score, item_ids[because] if because >= 0 else None)
+            for i, score, because in candidates
+        )
+        picked = _placed(runtime, model, placement, ranked, skip, q, want, u)
+        if strategy == "personalized" and not picked.item_ids:
+            strategy = "popular"
+        return _answer(q, limit, picked, strategy, model, placement)
     picked = Picked([], [], [])
     item_ids = model.item_ids
     for i, score, because in candidates:
@@ -108,7 +145,76 @@ def recommend(runtime: Runtime, q: Query) -> dict[str, Any]:
             # Only here: a heavy shopper's history is thousands of ids, too many for every request.
             skip.update(_item_ids_of(model, _seen_indices(model, u)))
         _top_up(model, catalog, picked, skip, q.category, want)
-    return _answer(q, picked, strategy, model)
+    return _answer(q, limit, picked, strategy, model, placement)
+
+
+def _shop_wide(
+    runtime: Runtime, model: ServingModel, strategy: str, category: str | None
+) -> Iterator[Ranked]:
+    """A placement's list for everyone, best first: popular or trending (over TRENDING_WINDOW)."""
+    if strategy == "trending":
+        return (Ranked(i, z) for i, z in runtime.trending.ranked(TRENDING_WINDOW))
+    return (Ranked(i, s) for i, s in _popular_stream(model, category))
+
+
+def _placed(
+    runtime: Runtime,
+    model: ServingModel,
+    placement: LivePlacement,
+    ranked: Iterable[Ranked],
+    skip: set[str],
+    q: Query,
+    want: int,
+    u: int | None,
+) -> Picked:
+    """The candidates under the placement's rules; the popularity backfill leaves out the built
+    history too when `exclude_seen` (read only if a backfill is needed, as in `recommend`)."""
+
+    def backfill(category: str | None) -> Iterator[tuple[str, float]]:
+        if q.exclude_seen and u is not None:
+            skip.update(_item_ids_of(model, _seen_indices(model, u)))
+        return _backfill_stream(model, runtime.catalog, q.category if q.category is not None else category)
+
+    interacted = partial(_interacted, runtime, model, q.user_id)
+    purchased = partial(_purchased, runtime, model, q.user_id)
+    return _apply(runtime, placement, ranked, want, skip, q.category, interacted, backfill, purchased)
+
+
+def _apply(
+    runtime: Runtime,
+    placement: LivePlacement,
+    ranked: Iterable[Ranked],
+    want: int,
+    skip: set[str],
+    category: str | None,
+    interacted: Callable[[], set[str]],
+    backfill: Callable[[str | None], Iterable[tuple[str, float]]],
+    purchased: Callable[[], set[str]] = set,
+) -> Picked:
+    catalog = runtime.catalog
+    out = apply_rules(
+        ranked,
+        placement.rules,
+        want=want,
+        facts=catalog.facts_of,
+        # A pin may name any id: only items of the catalog are shown.
+        allowed=lambda item_id: (
+            item_id not in skip and catalog.exists(item_id) and catalog.servable(item_id, category)
+        ),
+        interacted=interacted,
+        purchased=purchased,
+        backfill=backfill,
+        now=time.time(),
+    )
+    return Picked([r.item_id for r in out], [r.score for r in out], [r.because for r in out])
+
+
+def _backfill_stream(
+    model: ServingModel, catalog: CatalogIndex, category: str | None
+) -> Iterator[tuple[str, float]]:
+    yield from _popular_stream(model, category)
+    for item_id in _catalog_stream(catalog, category):
+        yield item_id, 0.0
 
 
 def _lazy(make: Callable[[], Iterator[tuple[int, float, int]]]) -> Iterator[tuple[int, float, int]]:
@@ -220,37 +326,206 @@ def _catalog_stream(catalog: CatalogIndex, category: str | None) -> Iterable[str
             yield item_id
 
 
-def _answer(q: Query, picked: Picked, strategy: str, model: ServingModel) -> dict[str, Any]:
-    lo, hi = q.offset, q.offset + q.limit
-    items = [
+def _answer(
+    q: Query, limit: int, picked: Picked, strategy: str, model: ServingModel, placement: LivePlacement | None
+) -> dict[str, Any]:
+    answer = {
+        "user_id": q.user_id,
+        "items": _items(picked, q.offset, q.offset + limit),
+        "strategy": strategy,
+        "model_version": model.version,
+        "generated_at": model.meta.built_at,
+    }
+    return _with_placement(answer, placement)
+
+
+def popular(
+    runtime: Runtime,
+    *,
+    limit: int | None,
+    category: str | None,
+    exclude: frozenset[str] = frozenset(),
+    placement: LivePlacement | None = None,
+) -> dict[str, Any]:
+    model = runtime.model
+    n = _limit_of(limit, placement)
+    skip = set(exclude)
+    if placement is not None and not placement.rules.empty:
+        ranked = (Ranked(i, s) for i, s in _popular_stream(model, category))
+        backfill = partial(_backfill_stream, model, runtime.catalog)
+        picked = _apply(runtime, placement, ranked, n, skip, category, set, backfill)
+    else:
+        picked = Picked([], [], [])
+        _top_up(model, runtime.catalog, picked, skip, category, n)
+    return _with_placement(
+        {"items": _scored(picked), "model_version": model.version},
+        placement,
+    )
+
+
+def trending(
+    runtime: Runtime,
+    *,
+    window: str,
+    limit: int | None,
+    category: str | None,
+    exclude: frozenset[str] = frozenset(),
+    placement: LivePlacement | None = None,
+) -> dict[str, Any]:
+    """Items whose event rate rose most over their own baseline within the window (live counts,
+    no rebuild). Without a placement the list may be short: only items that rose are listed."""
+    catalog = runtime.catalog
+    n = _limit_of(limit, placement)
+    skip = set(exclude)
+    ranked = (Ranked(i, z) for i, z in runtime.trending.ranked(window))
+    if placement is not None and not placement.rules.empty:
+        backfill = partial(_backfill_stream, runtime.model, catalog)
+        picked = _apply(runtime, placement, ranked, n, skip, category, set, backfill)
+    else:
+        picked = Picked([], [], [])
+        for r in ranked:
+            if r.item_id in skip or not catalog.servable(r.item_id, category):
+                continue
+            picked.add(r.item_id, r.score)
+            if len(picked.item_ids) >= n:
+                break
+    answer = {"items": _scored(picked), "window": window, "model_version": runtime.model.version}
+    return _with_placement(answer, placement)
+
+
+def basket(
+    runtime: Runtime,
+    items: list[str],
+    *,
+    shopper: str | None = None,
+    limit: int | None = None,
+    exclude: frozenset[str] = frozenset(),
+    placement: LivePlacement | None = None,
+) -> dict[str, Any]:
+    """Items that complete the basket (`BasketModel`: rules mined from the baskets at the last
+    rebuild), never the basket's own items; re-ranked by the shopper's tastes when one is given,
+    then topped up from popular items."""
+    model = runtime.model
+    catalog = runtime.catalog
+    n = _limit_of(limit, placement)
+    skip = {*items, *exclude}
+    known = np.array(sorted({model.item_index[i] for i in items if i in model.item_index}), dtype=np.int64)
+    columns, scores, because = model.baskets.complete(known)
+    if shopper is not None and len(columns):
+        columns, scores, because = _personalised(runtime, model, shopper, columns, scores, because)
+    strategy = "basket" if len(columns) else "popular"
+    ids = model.item_ids
+    ranked = (
+        Ranked(ids[c], s, ids[b] if b >= 0 else None)
+        for c, s, b in zip(columns.tolist(), scores.tolist(), because.tolist(), strict=True)
+    )
+    if placement is not None and not placement.rules.empty:
+        backfill = partial(_backfill_stream, model, catalog)
+        interacted = partial(_interacted, runtime, model, shopper)
+        purchased = partial(_purchased, runtime, model, shopper)
+        picked = _apply(runtime, placement, ranked, n, skip, None, interacted, backfill, purchased)
+    else:
+        picked = Picked([], [], [])
+        for r in ranked:
+            if r.item_id in skip or not catalog.servable(r.item_id, None):
+                continue
+            skip.add(r.item_id)
+            picked.add(r.item_id, r.score, r.because)
+            if len(picked.item_ids) >= n:
+                break
+        _top_up(model, catalog, picked, skip, None, n)
+    answer: dict[str, Any] = {
+        "items": _items(picked, 0, n),
+        "strategy": strategy,
+        "model_version": model.version,
+    }
+    return _with_placement(answer, placement)
+
+
+def _interacted(runtime: Runtime, model: ServingModel, shopper: str | None) -> set[str]:
+    """Every item the shopper touched: since the last rebuild, and in the built history."""
+    if shopper is None:
+        return set()
+    history = set(runtime.activity.get(shopper, model.meta.last_event_id))
+    u = None if shopper in runtime.erased else model.user_index.get(shopper)
+    if u is not None:
+        history.update(_item_ids_of(model, _seen_indices(model, u)))
+    return history
+
+
+def _purchased(runtime: Runtime, model: ServingModel, shopper: str | None) -> set[str]:
+    """Every item the shopper bought: since the last rebuild, and in the built history."""
+    if shopper is None:
+        return set()
+    bought = set(runtime.purchases.get(shopper, model.meta.last_event_id))
+    u = None if shopper in runtime.erased else model.user_index.get(shopper)
+    if u is not None and u < model.purchased.shape[0]:
+        row = model.purchased
+        bought.update(_item_ids_of(model, row.indices[row.indptr[u] : row.indptr[u + 1]]))
+    return bought
+
+
+def _personalised(
+    runtime: Runtime,
+    model: ServingModel,
+    shopper: str,
+    columns: np.ndarray,
+    scores: np.ndarray,
+    because: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-rank a basket's completions by the shopper's tastes: score / max(score) +
+    BASKET_PERSONAL_WEIGHT * r / max(r), r = h . S over the item neighbours (as the real-time
+    re-score), so that of two items that go with the basket the one this shopper likes comes first."""
+    u = None if shopper in runtime.erased else model.user_index.get(shopper)
+    recent = runtime.activity.get(shopper, model.meta.last_event_id)
+    recent_idx = {model.item_index[i]: w for i, w in recent.items() if i in model.item_index}
+    if u is None and not recent_idx:
+        return columns, scores, because
+    history, weights = _history(model, u, recent_idx)
+    reached, r, _ = neighbour_scores(model.neighbours, history, weights)
+    top_r = r.max(initial=0)
+    if top_r <= 0:
+        return columns, scores, because
+    where = np.searchsorted(reached, columns)
+    where = np.minimum(where, len(reached) - 1)
+    affinity = np.where(reached[where] == columns, r[where], 0.0) / top_r
+    blended = scores / scores.max() + BASKET_PERSONAL_WEIGHT * affinity
+    order = np.argsort(-blended, kind="stable")
+    return columns[order], blended[order], because[order]
+
+
+def _limit_of(limit: int | None, placement: LivePlacement | None) -> int:
+    return limit if limit is not None else placement.limit if placement is not None else DEFAULT_LIMIT
+
+
+def _scored(picked: Picked) -> list[dict[str, Any]]:
+    return [{"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)]
+
+
+def _items(picked: Picked, lo: int, hi: int) -> list[dict[str, Any]]:
+    """The answer's items, with their reasons where known."""
+    return [
         {"item_id": i, "score": round(s, 6)}
         if b is None
         else {"item_id": i, "score": round(s, 6), "reason": {"because": b}}
         for i, s, b in zip(picked.item_ids[lo:hi], picked.scores[lo:hi], picked.because[lo:hi], strict=True)
     ]
-    return {
-        "user_id": q.user_id,
-        "items": items,
-        "strategy": strategy,
-        "model_version": model.version,
-        "generated_at": model.meta.built_at,
-    }
 
 
-def popular(runtime: Runtime, *, limit: int, category: str | None) -> dict[str, Any]:
-    model = runtime.model
-    picked = Picked([], [], [])
-    _top_up(model, runtime.catalog, picked, set(), category, limit)
-    return {
-        "items": [
-            {"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)
-        ],
-        "model_version": model.version,
-    }
+def _with_placement(answer: dict[str, Any], placement: LivePlacement | None) -> dict[str, Any]:
+    if placement is not None:
+        answer["placement"] = {"name": placement.name, "version": placement.version}
+    return answer
 
 
 def similar(
-    runtime: Runtime, item_id: str, *, limit: int, load_text: Callable[[], str | None]
+    runtime: Runtime,
+    item_id: str,
+    *,
+    limit: int | None,
+    load_text: Callable[[], str | None],
+    exclude: frozenset[str] = frozenset(),
+    placement: LivePlacement | None = None,
 ) -> dict[str, Any] | None:
     """Items like `item_id`: its item-item neighbours; for an item nobody has touched yet, its
     nearest items by text (TF-IDF); then popular items of its categories. None when unknown.
@@ -259,8 +534,11 @@ def similar(
     catalog = runtime.catalog
     if item_id in catalog.deleted or not (catalog.exists(item_id) or item_id in model.item_index):
         return None
+    limit = _limit_of(limit, placement)
+    skip = {item_id, *exclude}
+    if placement is not None and not placement.rules.empty:
+        return _similar_placed(runtime, item_id, limit, load_text, skip, placement)
     picked = Picked([], [], [])
-    skip = {item_id}
     strategy = "popular"
     i = model.item_index.get(item_id)
     if i is not None:
@@ -278,14 +556,50 @@ def similar(
         for category in sorted(catalog.categories.get(item_id, ())):
             _top_up(model, catalog, picked, skip, category, limit)
         _top_up(model, catalog, picked, skip, None, limit)
-    return {
-        "item_id": item_id,
-        "items": [
-            {"item_id": i, "score": round(s, 6)} for i, s in zip(picked.item_ids, picked.scores, strict=True)
-        ],
-        "strategy": strategy,
-        "model_version": model.version,
-    }
+    return _similar_answer(item_id, picked, strategy, model)
+
+
+def _similar_placed(
+    runtime: Runtime,
+    item_id: str,
+    limit: int,
+    load_text: Callable[[], str | None],
+    skip: set[str],
+    placement: LivePlacement,
+) -> dict[str, Any]:
+    """`similar` under a placement's rules: the neighbours (or text neighbours) as candidates, the
+    item's categories first in the backfill."""
+    model = runtime.model
+    catalog = runtime.catalog
+    i = model.item_index.get(item_id)
+    strategy = "popular"
+    items: np.ndarray = np.empty(0, dtype=np.int64)
+    scores: np.ndarray = np.empty(0, dtype=np.float64)
+    if i is not None and model.neighbours[i].nnz:
+        row = model.neighbours[i]
+        items, scores, strategy = row.indices, row.data, "collaborative"
+    else:
+        sims = _content_similarities(model, i, load_text)
+        if sims is not None and (sims > 0).any():
+            items, scores, strategy = np.arange(len(sims)), sims, "content"
+    positive = scores > 0
+    items, scores = items[positive], scores[positive]
+    order = np.argsort(-scores, kind="stable")
+    ids = model.item_ids
+    ranked = (Ranked(ids[j], s) for j, s in zip(items[order].tolist(), scores[order].tolist(), strict=True))
+    own = sorted(catalog.categories.get(item_id, ()))
+
+    def backfill(category: str | None) -> Iterator[tuple[str, float]]:
+        for c in [*own, category] if category is None else [category]:
+            yield from _backfill_stream(model, catalog, c)
+
+    picked = _apply(runtime, placement, ranked, limit, skip, None, set, backfill)
+    return _with_placement(_similar_answer(item_id, picked, strategy, model), placement)
+
+
+def _similar_answer(item_id: str, picked: Picked, strategy: str, model: ServingModel) -> dict[str, Any]:
+    items = _scored(picked)
+    return {"item_id": item_id, "items": items, "strategy": strategy, "model_version": model.version}
 
 
 def _take(

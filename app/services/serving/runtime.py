@@ -11,10 +11,11 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from sqlalchemy import Engine
@@ -28,6 +29,9 @@ from app.services.serving.answers import AnswerCache
 from app.services.serving.live import CatalogIndex, RecentActivity
 from app.services.serving.memory import release_freed_memory, settle, tune_malloc
 from app.services.serving.model import ModelMeta, ServingModel
+from app.services.serving.placements import PlacementIndex
+from app.services.serving.trending import TrendingIndex
+from app.services.serving.trending import seed as seed_trending
 from app.shop import EVENT_TYPES, ConfidenceConfig
 from app.store import erasures as erasure_store
 from app.store import events as event_store
@@ -68,6 +72,8 @@ class Runtime:
     model: ServingModel = field(default_factory=ServingModel.empty)
     catalog: CatalogIndex = field(default_factory=CatalogIndex)
     activity: RecentActivity = field(default_factory=RecentActivity)
+    purchases: RecentActivity = field(default_factory=RecentActivity)  # the purchases among them
+    placements: PlacementIndex = field(default_factory=PlacementIndex)
     # Shoppers erased after the serving model was built (user -> erasure id): served as unknown
     # until a model built without them loads. Read from the store at start and at each poll.
     erased: dict[str, int] = field(default_factory=dict)
@@ -83,9 +89,11 @@ class Runtime:
     model_generation: int = 0  # bumped by every model swap, after the swap
     answers: AnswerCache = field(init=False)
     counts: ServingCounts = field(default_factory=ServingCounts)  # for /metrics
+    trending: TrendingIndex = field(init=False)
 
     def __post_init__(self) -> None:
         self.answers = AnswerCache(self.settings.answer_cache_shoppers)
+        self.trending = TrendingIndex(min_shoppers=self.settings.trending_min_shoppers)
 
     @cached_property
     def confidence(self) -> ConfidenceConfig:
@@ -139,6 +147,7 @@ class Runtime:
             if erasure_id <= meta.last_erasure_id:
                 del self.erased[user_id]
         self.activity.prune(meta.last_event_id)
+        self.purchases.prune(meta.last_event_id)
         release_freed_memory()  # the previous model's arrays
         log.info("serving model version %s (%s)", meta.version, meta.algorithm)
         return True
@@ -164,6 +173,7 @@ class Runtime:
             self.erased[user_id] = max(erasure_id, self.erased.get(user_id, 0))
         self.erasures_seen = max(self.erasures_seen, erasure_id)
         self.activity.forget(user_id)
+        self.purchases.forget(user_id)
         self.answers.forget(user_id)
 
     # --- the live catalog --------------------------------------------------------------------
@@ -175,23 +185,29 @@ class Runtime:
         window = None if since is None else since - CATALOG_OVERLAP
         with self.engine.connect() as connection:
             rows = item_store.changed_since(connection, window)
+            self.placements.refresh(connection)
         self.catalog.apply_items(rows)
         self.catalog_polled_at = started
 
     # --- recent activity -----------------------------------------------------------------------
 
-    def record_events(self, rows: list[tuple[int, str, str, str, float]]) -> None:
-        """Feed (id, user_id, item_id, type, value) rows into the real-time activity index."""
+    def record_events(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Feed (id, user_id, item_id, type, value[, ts]) rows into the real-time activity index
+        and the trending counts."""
+        self.record_activity(rows)
+        self.trending.record(rows)
+
+    def record_activity(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Feed (id, user_id, item_id, type, value, ...) rows into the real-time activity index."""
         if not rows:
             return
         codes = np.array([EVENT_TYPES.index(r[3]) for r in rows], dtype=np.int8)
         values = np.array([r[4] for r in rows], dtype=np.float64)
         weights = event_weights(codes, values, self.confidence)
         self.activity.add_many(
-            (user_id, item_id, weight, event_id)
-            for (event_id, user_id, item_id, _, _), weight in zip(rows, weights.tolist(), strict=True)
-            if weight > 0
+            (r[1], r[2], weight, r[0]) for r, weight in zip(rows, weights.tolist(), strict=True) if weight > 0
         )
+        self.purchases.add_many((r[1], r[2], 1.0, r[0]) for r in rows if r[3] == "purchase")
 
     def record_own_events(self, rows: list[tuple[int, str, str, str, float]]) -> None:
         """Record the events this process just stored (see `record_events`), remembered so
@@ -229,7 +245,7 @@ class Runtime:
                 rows = event_store.read_events_after(connection, start, TAIL_BATCH)
             if not rows:
                 break
-            self.record_events([tuple(r) for r in rows if r[0] not in own])  # type: ignore[misc]
+            self.record_events([r for r in rows if r[0] not in own])
             start = rows[-1][0]
             self.events_seen_until = max(self.events_seen_until, start)
             if len(rows) < TAIL_BATCH:
@@ -244,6 +260,7 @@ class Runtime:
             self.refresh_erasures()  # before the model: no erased shopper is served from it
             swapped = self.load_latest_model()  # a swap settles the process's memory itself
             self.events_seen_until = self.model.meta.last_event_id
+            seed_trending(self.trending, self.engine, self.events_seen_until)
         except SQLAlchemyError as exc:
             log.warning("starting without a model: the store is not ready (%s)", exc.__class__.__name__)
         except (KeyError, ValueError, OSError) as exc:  # an unreadable artifact must not stop the server

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import metrics
-from app.shop import EventRecord
+from app.shop import EventRecord, shopper_key
 from app.store import events as event_store
 from app.store.models import utcnow
 
@@ -38,7 +39,7 @@ class WriteConflict(Exception):
 class IngestResult:
     accepted: int
     duplicates: int
-    rows: list[tuple[int, str, str, str, float]]  # what was stored, for the real-time index
+    rows: list[tuple[int, str, str, str, float, datetime]]  # what was stored, for the real-time indexes
     received_by_type: dict[str, int]  # every event of the batch, duplicates included
 
 
@@ -78,7 +79,7 @@ def store_events(
         rows.append(
             {
                 "event_id": e.event_id,
-                "user_id": e.user_id,
+                "user_id": shopper_key(e.user_id, e.session_id),
                 "item_id": e.item_id,
                 "type": e.type,
                 "value": e.value,
@@ -108,7 +109,11 @@ def import_events(session: Session, events: Iterable[EventRecord]) -> int:
     staging table, then set-based inserts, with no per-batch round trip; elsewhere in batches."""
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
-        rows = ((e.event_id, e.user_id, e.item_id, e.type, e.value, e.timestamp or now, now) for e in events)
+        rows = (
+            (e.event_id, shopper_key(e.user_id, e.session_id), e.item_id, e.type, e.value, e.timestamp or now)
+            + (now,)
+            for e in events
+        )
         return event_store.copy_events(session, rows, now)
     stored = 0
     batch: list[EventRecord] = []

@@ -14,6 +14,7 @@ from app.metrics import ServingCounts
 from app.services.serving import recommend
 from app.services.serving.answers import VARIANTS_PER_SHOPPER, AnswerCache
 from app.services.serving.live import CatalogIndex, RecentActivity
+from app.services.serving.placements import PlacementIndex
 from app.services.serving.recommend import Query
 from tests.services.serving.test_recommend import CATEGORIES, snapshot
 
@@ -31,6 +32,7 @@ def runtime() -> Any:
         erased={},
         answers=AnswerCache(max_shoppers=100),
         counts=ServingCounts(),
+        placements=PlacementIndex(),
     )
 
 
@@ -115,3 +117,12 @@ def test_the_cache_is_bounded() -> None:
     off = AnswerCache(max_shoppers=0)
     off.put("a", Query("a"), stamp, b"a")
     assert off.get(Query("a"), stamp) is None and len(off) == 0
+
+
+def test_a_new_placement_version_is_a_new_answer(runtime: Any) -> None:
+    runtime.placements.apply("home", 1, "personalized", 3, [{"filter": {"category_in": ["x"]}}])
+    first = recommend.answer(runtime, Query("alice", placement="home"))
+    assert recommend.answer(runtime, Query("alice", placement="home")) is first
+    runtime.placements.apply("home", 2, "personalized", 3, [{"pin": {"item_id": "a", "position": 1}}])
+    second = recommend.answer(runtime, Query("alice", placement="home"))
+    assert second is not first and orjson.loads(second)["placement"] == {"name": "home", "version": 2}

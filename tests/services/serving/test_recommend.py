@@ -19,6 +19,7 @@ from app.recommender.itemknn import explain_all
 from app.services.serving import recommend
 from app.services.serving.live import CatalogIndex, RecentActivity
 from app.services.serving.model import ModelMeta, ServingModel
+from app.services.serving.placements import PlacementIndex
 from app.services.serving.recommend import Query
 
 A, B, C, D = range(4)
@@ -56,7 +57,12 @@ def runtime() -> Any:
     for item_id, categories in CATEGORIES.items():
         catalog.apply(item_id, available=True, deleted=False, categories=categories)
     return SimpleNamespace(
-        model=snapshot(), catalog=catalog, activity=RecentActivity(), erased={}, counts=ServingCounts()
+        model=snapshot(),
+        catalog=catalog,
+        activity=RecentActivity(),
+        erased={},
+        counts=ServingCounts(),
+        placements=PlacementIndex(),
     )
 
 

@@ -193,6 +193,25 @@ def test_the_generated_client_drives_every_operation(driver: Driver, document: d
     assert scraped.status_code == 200 and b"shoprec_events_total" in scraped.content
     assert call("operations", "get_metrics", as_reader=True).status_code == 403
 
+    # Merchandising: a placement, a basket, trending items, an anonymous session merged on login.
+    rules = [{"filter": {"category_in": ["running"]}}, {"diversity": {"max_per_category": 2}}]
+    placement = model("PlacementIn").from_dict({"limit": 3, "rules": rules})
+    put = call("placements", "put_placement", "home", body=placement)
+    assert put.status_code == 200 and put.parsed.version == 1
+    assert call("placements", "get_placement", "home").parsed.limit == 3
+    placed = call("recommendations", "user_recommendations", "u-1", placement="home", as_reader=True).parsed
+    assert placed.placement.name == "home" and 0 < len(placed.items) <= 3
+    basket = model("BasketIn").from_dict({"items": ["sku-2"], "user_id": "u-1", "limit": 3})
+    completed = call("recommendations", "basket_recommendations", body=basket, as_reader=True)
+    assert completed.status_code == 200 and len(completed.parsed.items) == 3
+    assert call("recommendations", "trending_items", as_reader=True).status_code == 200
+    visit = EventIn(session_id="s-1", item_id="sku-3", type_=EventInType.VIEW)
+    assert call("events", "post_events", body=visit).parsed.accepted == 1
+    anonymous = call("recommendations", "session_recommendations", "s-1", limit=3, as_reader=True).parsed
+    assert anonymous.session_id == "s-1" and len(anonymous.items) <= 3
+    merged = call("users", "merge_session", "u-2", body=model("MergeIn")(session_id="s-1")).parsed
+    assert merged.merged == 1
+
     # Problems come back as the documented ProblemDetails.
     refused = call("items", "put_item", "sku-1", body=ItemFields(price=1.0), as_reader=True)
     assert refused.status_code == 403 and isinstance(refused.parsed, ProblemDetails)

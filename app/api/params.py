@@ -79,3 +79,6 @@ PlacementDep = Annotated[LivePlacement | None, Depends(placement_named)]
 LimitParam = Annotated[
     int | None, Query(ge=1, le=MAX_LIMIT, description="Default: the placement's limit, or 10.")
 ]
+
+# Every list endpoint taking `placement` may answer 404 (no placement of that name): documented.
+PLACEMENT_NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "No placement of that name"}}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from app.api.deps import ReadAccess, RuntimeDep
-from app.api.params import ExcludeDep, LimitParam, PlacementDep
+from app.api.params import PLACEMENT_NOT_FOUND, ExcludeDep, LimitParam, PlacementDep
 from app.api.recommendations_query import RECOMMENDATIONS_PARAMETERS, parse_recommendations_query
 from app.api.schemas.common import MAX_ID_LENGTH
 from app.api.schemas.recommendations import (
@@ -43,6 +43,7 @@ async def recommendations_query(request: Request) -> recommend.Query:
     "/users/{user_id}/recommendations",
     response_model=Recommendations,
     summary="A shopper's recommendations",
+    responses=PLACEMENT_NOT_FOUND,
     openapi_extra={"parameters": RECOMMENDATIONS_PARAMETERS},
 )
 async def user_recommendations(
@@ -57,7 +58,9 @@ async def user_recommendations(
     return Response(recommend.answer(runtime, query), media_type="application/json")
 
 
-@router.get("/popular", response_model=PopularItems, summary="The most popular items")
+@router.get(
+    "/popular", response_model=PopularItems, summary="The most popular items", responses=PLACEMENT_NOT_FOUND
+)
 async def popular_items(
     runtime: RuntimeDep,
     placement: PlacementDep,
@@ -70,7 +73,9 @@ async def popular_items(
     )
 
 
-@router.get("/trending", response_model=TrendingItems, summary="Items trending now")
+@router.get(
+    "/trending", response_model=TrendingItems, summary="Items trending now", responses=PLACEMENT_NOT_FOUND
+)
 async def trending_items(
     runtime: RuntimeDep,
     placement: PlacementDep,
@@ -100,6 +105,7 @@ _BASKET_EXAMPLES = {
     "/recommendations/basket",
     response_model=BasketRecommendations,
     summary="Frequently bought together: items that complete a basket",
+    responses=PLACEMENT_NOT_FOUND,
 )
 def basket_recommendations(
     runtime: RuntimeDep,

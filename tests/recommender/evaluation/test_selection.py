@@ -2,10 +2,12 @@
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 
+from app.recommender.evaluation import selection
 from app.recommender.evaluation.selection import (
     Candidate,
     _paired_gain,
@@ -106,13 +108,25 @@ def test_the_budget_cuts_the_tail_but_always_runs_the_default() -> None:
     assert len(generous.table) == len(candidates)
 
 
-def test_blends_share_their_components_fits() -> None:
+def test_blends_share_their_components_fits(monkeypatch: pytest.MonkeyPatch) -> None:
     candidates = default_candidates(BASE)
-    blends = [c for c in candidates if c.label.startswith("ease + ")]
-    sel = select_model(planted_events(), 1e9, candidates=candidates[:1] + blends)
-    fit = {r.label: r.fit_seconds for r in sel.table}
+    # the default's own components under other weights
+    blends = [c for c in candidates if c.label.startswith("ease + ") and c.label.endswith(" popularity")]
+    assert blends
+    made: list[str] = []
+    real = selection.make_model
+
+    def counting(name: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(selection, "make_model", counting)
+    alone = select_model(planted_events(), 1e9, candidates=candidates[:1])
+    fits_alone = len(made)
+    with_blends = select_model(planted_events(), 1e9, candidates=candidates[:1] + blends)
     # EASE and popularity were fitted for the default: the blends only re-weight their scores.
-    assert all(fit[c.label] < fit[candidates[0].label] for c in blends)
+    assert len(with_blends.table) == 1 + len(blends) and len(alone.table) == 1
+    assert fits_alone > 0 and len(made) == 2 * fits_alone  # no fit beyond the default's own
 
 
 def test_a_model_that_cannot_fit_is_skipped_not_fatal() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.store.models import Event, User
@@ -42,6 +42,7 @@ def erase(session: Session, keys: Sequence[str]) -> int:
     """Delete the sessions' events and rows; the number of events deleted."""
     if not keys:
         return 0
-    n = session.execute(delete(Event).where(Event.user_id.in_(keys))).rowcount or 0
+    result = cast("CursorResult[Any]", session.execute(delete(Event).where(Event.user_id.in_(keys))))
+    n = result.rowcount or 0
     session.execute(delete(User).where(User.user_id.in_(keys)))
     return n

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException
+from fastapi.openapi.models import Example
 
 from app.api.deps import RuntimeDep, SessionDep, WriteAccess
 from app.api.schemas.common import PlacementNamePath
@@ -13,7 +14,7 @@ from app.services.writes import placements
 
 router = APIRouter(prefix="/placements", tags=["placements"], dependencies=[WriteAccess])
 
-_EXAMPLES = {
+_EXAMPLES: dict[str, Example] = {
     "rules": {"summary": "Filters, a boost, a pin and diversity", "value": PLACEMENT_EXAMPLE},
     "trending": {
         "summary": "Trending items under 50",

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.openapi.models import Example
 from fastapi.responses import Response
 
 from app.api.deps import ReadAccess, RuntimeDep
@@ -95,7 +96,7 @@ async def trending_items(
     )
 
 
-_BASKET_EXAMPLES = {
+_BASKET_EXAMPLES: dict[str, Example] = {
     "cart": {"summary": "A cart, for a shopper", "value": BASKET_EXAMPLE},
     "anonymous": {"summary": "An anonymous cart", "value": {"items": ["sku-00042"]}},
 }

@@ -8,7 +8,7 @@ unknown keys, bad ranges and wrong types are refused on write with a 422 naming 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,9 +17,12 @@ from app.api.schemas.common import MAX_ID_LENGTH, MAX_LIMIT, ExternalId, Label, 
 MAX_RULES = 50
 MAX_LIST = 1000  # categories or attribute values in one condition
 Strategy = Literal["personalized", "similar", "basket", "trending", "popular"]
-AttributeValue = text(MAX_ID_LENGTH * 8) | int | Annotated[float, Field(allow_inf_nan=False)] | bool
+if TYPE_CHECKING:  # `text()` builds its constrained type at run time
+    AttributeValue = str | int | float | bool
+else:
+    AttributeValue = text(MAX_ID_LENGTH * 8) | int | Annotated[float, Field(allow_inf_nan=False)] | bool
 
-PLACEMENT_EXAMPLE = {
+PLACEMENT_EXAMPLE: dict[str, Any] = {
     "strategy": "personalized",
     "limit": 8,
     "rules": [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -73,7 +73,7 @@ class TrendingItems(BaseModel):
 
 MAX_BASKET = 100
 
-BASKET_EXAMPLE = {"items": ["sku-00042", "sku-00007"], "user_id": "u-1001", "limit": 5}
+BASKET_EXAMPLE: dict[str, Any] = {"items": ["sku-00042", "sku-00007"], "user_id": "u-1001", "limit": 5}
 
 
 class BasketIn(BaseModel):

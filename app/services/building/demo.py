@@ -82,7 +82,7 @@ def generate(
     rng = np.random.default_rng(seed)
     now = now or datetime.now(UTC)
     cats = list(CATEGORIES)
-    items = []
+    items: list[dict[str, Any]] = []
     item_cat = rng.integers(0, len(cats), n_items)
     for i in range(n_items):
         cat = cats[item_cat[i]]

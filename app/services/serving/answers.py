@@ -13,7 +13,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
-Stamp = tuple[int, int, int]  # (model generation, catalog generation, shopper's newest event id)
+# (model generation, catalog generation, shopper's newest event id, placements generation)
+Stamp = tuple[int, int, int, int]
 
 VARIANTS_PER_SHOPPER = 8
 

@@ -209,7 +209,7 @@ class Runtime:
         )
         self.purchases.add_many((r[1], r[2], 1.0, r[0]) for r in rows if r[3] == "purchase")
 
-    def record_own_events(self, rows: list[tuple[int, str, str, str, float]]) -> None:
+    def record_own_events(self, rows: Sequence[tuple[int, str, str, str, float, datetime]]) -> None:
         """Record the events this process just stored (see `record_events`), remembered so
         that the tail does not record them a second time."""
         if not rows:

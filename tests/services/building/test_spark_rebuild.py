@@ -35,6 +35,16 @@ def rebuild(client: TestClient, timeout: float = 30.0) -> dict[str, object]:
     return wait_for(built, timeout=timeout, interval=0.5)  # type: ignore[no-any-return]
 
 
+def failed(client: TestClient) -> Callable[[], dict[str, object] | None]:
+    """GET /model once the requested rebuild has failed and nothing is building."""
+
+    def model() -> dict[str, object] | None:
+        m = client.get("/model").json()
+        return m if m["last_error"] and m["status"] != "building" else None
+
+    return model
+
+
 def spark_settings(**overrides: object) -> dict[str, object]:
     return {"rebuild_engine": "spark", "spark_master": "local[2]", "spark_partitions": 2, **overrides}
 
@@ -75,7 +85,7 @@ def test_an_unreachable_master_fails_the_rebuild_and_the_model_keeps_serving(
 
     client = make_client(**spark_settings(spark_master="spark://127.0.0.1:9"))
     assert client.post("/model/rebuild").status_code == 202
-    model = wait_for(lambda: (m := client.get("/model").json())["last_error"] and m)
+    model = wait_for(failed(client), timeout=60)
     assert "spark://127.0.0.1:9" in model["last_error"] and "unreachable" in model["last_error"]
     assert model["version"] == built["version"] and model["status"] == "ready"
     assert model["engine"] == "local"  # the serving model is still the locally built one
@@ -86,6 +96,6 @@ def test_other_algorithms_are_refused_on_spark(make_client: Callable[..., TestCl
     client = make_client(**spark_settings(algorithm="ease"))
     assert client.post("/events", json=two_taste_events()).status_code == 202
     assert client.post("/model/rebuild").status_code == 202
-    model = wait_for(lambda: (m := client.get("/model").json())["last_error"] and m)
+    model = wait_for(failed(client), timeout=60)
     assert "ALGORITHM=ease needs REBUILD_ENGINE=local" in model["last_error"]
     assert model["version"] is None

@@ -72,9 +72,10 @@ export function refusedByTheTypes(api: ReturnType<typeof shoprec>) {
   api.PUT("/items/{item_id}", { params: { path: { item_id: "sku-1" } }, body: { price: false } });
   // @ts-expect-error an event needs a known type
   const wrongType: EventIn = { user_id: "u", item_id: "i", type: "click" };
-  // @ts-expect-error an event needs a shopper
-  const noUser: EventIn = { item_id: "i", type: "view" };
+  // @ts-expect-error an event needs an item (its shopper is a user_id or a session_id, exactly one:
+  // the server answers 422 otherwise, which the schema cannot say)
+  const noItem: EventIn = { user_id: "u", type: "view" };
   // @ts-expect-error no such operation
   api.PATCH("/items/{item_id}", { params: { path: { item_id: "sku-1" } } });
-  return [wrongType, noUser];
+  return [wrongType, noItem];
 }

@@ -20,7 +20,12 @@ Strategy = Literal["personalized", "similar", "basket", "trending", "popular"]
 if TYPE_CHECKING:  # `text()` builds its constrained type at run time
     AttributeValue = str | int | float | bool
 else:
-    AttributeValue = text(MAX_ID_LENGTH * 8) | int | Annotated[float, Field(allow_inf_nan=False)] | bool
+    AttributeValue = (
+        text(MAX_ID_LENGTH * 8)
+        | Annotated[int, Field(strict=True)]
+        | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+        | Annotated[bool, Field(strict=True)]
+    )
 
 PLACEMENT_EXAMPLE: dict[str, Any] = {
     "strategy": "personalized",
@@ -42,14 +47,14 @@ class _Strict(BaseModel):
 class Condition(_Strict):
     category_in: list[Label] | None = Field(default=None, min_length=1, max_length=MAX_LIST)
     category_not_in: list[Label] | None = Field(default=None, min_length=1, max_length=MAX_LIST)
-    price_min: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    price_max: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    price_min: float | None = Field(strict=True, default=None, ge=0, allow_inf_nan=False)
+    price_max: float | None = Field(strict=True, default=None, ge=0, allow_inf_nan=False)
     attributes: dict[ExternalId, AttributeValue | list[AttributeValue]] | None = Field(
         default=None,
         max_length=20,
         description="Attribute name -> a value (equals) or a list of values (in).",
     )
-    newer_than_days: float | None = Field(
+    newer_than_days: float | None = Field(strict=True,
         default=None, gt=0, le=36500, allow_inf_nan=False, description="Items created within N days."
     )
 
@@ -64,14 +69,16 @@ class Condition(_Strict):
 
 
 class Filter(Condition):
-    exclude_interacted: bool = Field(
+    exclude_interacted: bool = Field(strict=True,
         default=False, description="Leave out items the shopper viewed, carted, bought or rated."
     )
-    exclude_purchased: bool = Field(default=False, description="Leave out items the shopper bought.")
+    exclude_purchased: bool = Field(
+        strict=True, default=False, description="Leave out items the shopper bought."
+    )
 
 
 class Boost(Condition):
-    factor: float = Field(gt=0, le=1000, allow_inf_nan=False, description="Score multiplier.")
+    factor: float = Field(strict=True, gt=0, le=1000, allow_inf_nan=False, description="Score multiplier.")
 
     @model_validator(mode="after")
     def _has_condition(self) -> Boost:
@@ -82,12 +89,12 @@ class Boost(Condition):
 
 class Pin(_Strict):
     item_id: ExternalId
-    position: int = Field(ge=1, le=MAX_LIMIT, description="1 is the first slot.")
+    position: int = Field(strict=True, ge=1, le=MAX_LIMIT, description="1 is the first slot.")
 
 
 class Diversity(_Strict):
-    max_per_category: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
-    mmr_lambda: float | None = Field(
+    max_per_category: int | None = Field(strict=True, default=None, ge=1, le=MAX_LIMIT)
+    mmr_lambda: float | None = Field(strict=True,
         default=None, ge=0, le=1, description="Maximal marginal relevance: 1 = pure score, 0 = pure variety."
     )
 
@@ -112,6 +119,8 @@ class Rule(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _one_key(cls, data: Any) -> Any:
+        if isinstance(data, dict):  # a key set to null is a key left out, as the schema allows
+            data = {key: value for key, value in data.items() if value is not None}
         if not isinstance(data, dict) or len(data) != 1:
             raise ValueError(
                 "a rule is an object with exactly one key: filter, boost, pin, diversity or backfill"
@@ -123,7 +132,9 @@ class PlacementIn(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PLACEMENT_EXAMPLE]})
 
     strategy: Strategy = "personalized"
-    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT, description="Default list length (10).")
+    limit: int | None = Field(
+        strict=True, default=None, ge=1, le=MAX_LIMIT, description="Default list length (10)."
+    )
     rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
 
     def stored_rules(self) -> list[dict[str, Any]]:
